@@ -1,0 +1,137 @@
+"""Gradient baselines vs Captum and vs the raw forward+backward cost (issue 2).
+
+Saliency, Integrated Gradients (50 steps) and SmoothGrad (50 samples) on torchvision
+resnet18 (random weights), 224², batch 8, CPU. Ours and Captum are timed alternately in
+one run (same chunk budget: Captum's internal_batch_size / nt_samples_batch_size = ours);
+the raw cost is n × the median time of one forward+backward of the same batch. Peak memory
+(max RSS of a fresh process) is measured for IG at several ``batch_size`` budgets.
+
+    python benchmarks/bench_gradients.py [--heavy-repeats 1] [--size 224] [--batch 8] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import time
+
+import torch
+import torchvision
+
+import faithmap as fm
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def raw_forward_backward(model, x, device: str, repeats: int = 5) -> float:
+    """Median seconds of one forward+backward (input gradient) of the batch."""
+
+    def once():
+        xi = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xi)[:, 0].sum(), xi)
+
+    once()
+    return statistics.median(timed(once, device) for _ in range(repeats))
+
+
+def cases(model, x, batch_size: int):
+    from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+
+    flat = x.flatten(1)
+    std = float(0.15 * (flat.max(1).values - flat.min(1).values).mean())
+    target = torch.zeros(len(x), dtype=torch.long, device=x.device)
+    return {
+        "saliency": (1,
+                     lambda: fm.Saliency(model, batch_size=batch_size)(x, target),
+                     lambda: Saliency(model).attribute(x, target=target)),
+        "integrated_gradients (50 steps)": (
+            50,
+            lambda: fm.IntegratedGradients(model, n_steps=50, batch_size=batch_size)(x, target),
+            lambda: IntegratedGradients(model).attribute(
+                x, target=target, n_steps=50, internal_batch_size=batch_size)),
+        "smoothgrad (50 samples)": (
+            50,
+            lambda: fm.SmoothGrad(model, n_samples=50, stdev=std, batch_size=batch_size)(
+                x, target),
+            lambda: NoiseTunnel(Saliency(model)).attribute(
+                x, target=target, nt_type="smoothgrad", nt_samples=50, stdevs=std,
+                nt_samples_batch_size=max(1, batch_size // len(x)), abs=False)),
+    }
+
+
+def _peak_rss_child(batch_size, size, batch, queue) -> None:
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    x = torch.rand(batch, 3, size, size)
+    fm.IntegratedGradients(model, n_steps=16, batch_size=batch_size)(x, 0)
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def peak_memory(size: int, batch: int, budgets=(8, 32, 128)) -> dict[int, float]:
+    ctx = mp.get_context("spawn")
+    out = {}
+    for b in budgets:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_peak_rss_child, args=(b, size, batch, queue))
+        proc.start()
+        out[b] = queue.get()
+        proc.join()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="repeats for saliency")
+    parser.add_argument("--heavy-repeats", type=int, default=1, help="repeats for IG/SmoothGrad")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32, help="chunk budget (rows)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval().to(args.device)
+    x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
+    fb = raw_forward_backward(model, x, args.device)
+    device_name = (torch.cuda.get_device_name() if args.device == "cuda"
+                   else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads")
+    print(f"# resnet18, {args.size}², batch {args.batch}, {args.device} ({device_name}), "
+          f"torch {torch.__version__}, chunk budget {args.batch_size} rows")
+    print(f"# one forward+backward of the batch: {fb * 1000:.1f} ms (median of 5)")
+    print("| method | ours (s) | Captum (s) | ours / Captum | raw n×fwd+bwd (s) | ours / raw |")
+    print("|---|---|---|---|---|---|")
+    for name, (n, ours, theirs) in cases(model, x, args.batch_size).items():
+        if n == 1:  # warm-up (the heavier methods run warm after this one)
+            ours(), theirs()
+        t_ours, t_captum = [], []
+        for _ in range(args.repeats if n == 1 else args.heavy_repeats):  # alternate: drift
+            # hits both equally
+            t_ours.append(timed(ours, args.device))
+            t_captum.append(timed(theirs, args.device))
+        o, c = statistics.median(t_ours), statistics.median(t_captum)
+        raw = n * fb
+        print(f"| {name} | {o:.3f} | {c:.3f} | {o / c:.2f} | {raw:.3f} | {o / raw:.2f} |",
+              flush=True)
+    if not args.no_memory and args.device == "cpu":
+        print("\n# peak RSS of a fresh process, IG 16 steps, by batch_size budget")
+        for b, mb in peak_memory(args.size, args.batch).items():
+            print(f"batch_size={b}: {mb:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""faithmap: faithful, robust feature attribution for PyTorch image classifiers.
+
+>>> import faithmap as fm
+>>> attr = fm.explain(model, x, method="integrated_gradients", target=None)
+"""
+
+from .core import (
+    Explainer,
+    FaithmapError,
+    InvalidInputError,
+    ModelModeError,
+    TargetError,
+    UnsupportedLayerError,
+    available_methods,
+    explain,
+    get_explainer,
+)
+from .methods import (
+    CaptumExplainer,
+    GradCAM,
+    InputXGradient,
+    IntegratedGradients,
+    Saliency,
+    SmoothGrad,
+    VarGrad,
+    from_captum,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CaptumExplainer",
+    "Explainer",
+    "FaithmapError",
+    "GradCAM",
+    "InputXGradient",
+    "IntegratedGradients",
+    "InvalidInputError",
+    "ModelModeError",
+    "Saliency",
+    "SmoothGrad",
+    "TargetError",
+    "UnsupportedLayerError",
+    "VarGrad",
+    "__version__",
+    "available_methods",
+    "explain",
+    "from_captum",
+    "get_explainer",
+]

@@ -1,0 +1,177 @@
+"""The ``faithmap`` command line."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        try:
+            options[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value
+    return options
+
+
+def _collect_files(paths: tuple[str, ...]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to explain (directories expanded, sorted) and (path, error) for missing ones."""
+    files: list[Path] = []
+    missing: list[tuple[str, str]] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files += sorted(f for f in path.rglob("*")
+                            if f.is_file() and not any(part.startswith(".")
+                                                       for part in f.relative_to(path).parts))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append((p, "no such file or directory"))
+    return files, missing
+
+
+def _fresh_paths(out: Path, base: str, suffixes: tuple[str, ...], taken: set[Path]) -> list[Path]:
+    """Paths ``out/base[-k]<suffix>`` that collide with nothing in ``taken`` (inputs, outputs)."""
+    k = 0
+    while True:
+        name = base if k == 0 else f"{base}-{k}"
+        paths = [out / f"{name}{s}" for s in suffixes]
+        if not any(p.resolve() in taken for p in paths):
+            taken.update(p.resolve() for p in paths)
+            return paths
+        k += 1
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+@click.group()
+@click.version_option(package_name="faithmap")
+def main() -> None:
+    """faithmap: faithful, robust feature attribution for image classifiers."""
+
+
+@main.command()
+def methods() -> None:
+    """List the registered attribution methods."""
+    from . import available_methods
+
+    for name in available_methods():
+        click.echo(name)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--model", "model_spec", required=True,
+              help="torchvision:ARCH, zoo:NAME or module.path:factory")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="local weights file (state dict); nothing is downloaded")
+@click.option("--method", default="saliency", show_default=True,
+              help="registry name (see `faithmap methods`) or captum:ClassName")
+@click.option("--target", type=int, default=None, help="class index (default: predicted class)")
+@click.option("--out", "out_dir", default="faithmap-out", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--size", type=int, default=None, help="resize/crop side (default: the model's)")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="images per batch")
+@click.option("--device", default="auto", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--option", "-o", "options", multiple=True,
+              help="method option KEY=VALUE (repeatable), e.g. -o n_steps=32")
+def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_size, device,
+            options) -> None:
+    """Explain IMAGE_OR_DIR... : writes an overlay PNG and the raw attribution (.npy) per image.
+
+    Unreadable or non-image files are reported and skipped; the exit status is then 1.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from . import get_explainer
+    from .io import read_image, save_npy, save_png
+    from .model_spec import load_model
+    from .viz import side_by_side
+
+    try:
+        with warnings.catch_warnings():  # the random-weights note is printed below
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = load_model(model_spec, weights)
+        dev = _device(device)
+        model = loaded.model.to(dev)
+        explainer = get_explainer(method, model, **_parse_options(options))
+    except Exception as exc:  # noqa: BLE001 - reported to the user as a usage error
+        raise click.ClickException(str(exc)) from exc
+    if loaded.random_weights:
+        click.echo(f"note: {model_spec} has random weights (pass --weights FILE)", err=True)
+    size = size or loaded.input_size or 224
+    files, failures = _collect_files(inputs)
+    out = Path(out_dir)
+    taken = {f.resolve() for f in files}  # never overwrite an input
+    records: list[dict[str, Any]] = []
+    progress = tqdm(total=len(files), desc=f"{method}", unit="img", file=sys.stderr)
+    for start in range(0, len(files), batch_size):
+        batch_files, images = [], []
+        for f in files[start:start + batch_size]:
+            try:
+                images.append(read_image(f, size, loaded.channels))
+                batch_files.append(f)
+            except (OSError, ValueError) as exc:
+                failures.append((str(f), str(exc)))
+                click.echo(f"skipped {f}: {exc}", err=True)
+                progress.update(1)
+        if not images:
+            continue
+        x = torch.stack(images).to(dev)
+        try:
+            attr = explainer(x, target)
+            with torch.no_grad():
+                probs = model(x).softmax(dim=1)
+        except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the rest
+            failures += [(str(f), f"{type(exc).__name__}: {exc}") for f in batch_files]
+            click.echo(f"failed on {len(batch_files)} image(s): {exc}", err=True)
+            progress.update(len(batch_files))
+            continue
+        targets = explainer.metadata.get("target") or [None] * len(batch_files)
+        for i, f in enumerate(batch_files):
+            png, npy = _fresh_paths(out, f"{f.stem}.{method.replace(':', '-')}",
+                                    (".png", ".npy"), taken)
+            save_png(png, side_by_side(x[i], attr[i]))
+            save_npy(npy, attr[i].float())
+            predicted = int(probs[i].argmax())
+            records.append({
+                "image": str(f), "png": str(png), "npy": str(npy), "target": targets[i],
+                "predicted": predicted, "probability": float(probs[i, predicted]),
+            })
+            progress.update(1)
+    progress.close()
+    from .io import atomic_write_bytes
+
+    summary = {"model": model_spec, "method": method, "random_weights": loaded.random_weights,
+               "explained": records, "failed": [{"image": p, "error": e} for p, e in failures]}
+    (summary_path,) = _fresh_paths(out, "summary", (".json",), taken)
+    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
+    click.echo(f"explained {len(records)} image(s) with {method}; outputs in {out}/")
+    if failures:
+        click.echo(f"{len(failures)} input(s) failed: " + ", ".join(p for p, _ in failures),
+                   err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,73 @@
+"""Method registry: ``available_methods``, ``get_explainer`` and ``explain``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from .explainer import Explainer
+from .targets import TargetLike
+
+_REGISTRY: dict[str, type[Explainer]] = {}
+E = TypeVar("E", bound=type[Explainer])
+
+
+def register(name: str) -> Callable[[E], E]:
+    """Class decorator: register an :class:`Explainer` subclass under ``name``."""
+
+    def decorate(cls: E) -> E:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"method name {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_methods() -> list[str]:
+    """Registered method names, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_explainer(
+    method: str | type[Explainer], model: nn.Module, /, **options: Any
+) -> Explainer:
+    """A reusable explainer: a registry name, ``"captum:ClassName"``, or an Explainer class.
+
+    ``method`` and ``model`` are positional-only, so an explainer option may itself be
+    called ``method`` (e.g. Integrated Gradients' integration rule).
+    """
+    if isinstance(method, type) and issubclass(method, Explainer):
+        return method(model, **options)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a registry name or an Explainer class, got {method!r}")
+    if method.startswith("captum:"):
+        from ..methods.captum_adapter import from_captum
+
+        return from_captum(method.split(":", 1)[1], model, **options)
+    key = method.strip().lower()
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"unknown method {method!r}; available: {', '.join(available_methods())} "
+            "(or 'captum:ClassName' for any Captum attribution)"
+        )
+    return _REGISTRY[key](model, **options)
+
+
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str | type[Explainer] = "saliency",
+    target: TargetLike = None,
+    **options: Any,
+) -> torch.Tensor:
+    """Explain ``model`` at ``x`` with ``method`` in one call (options go to the explainer).
+
+    Integrated Gradients' rule is passed here as ``integration=...`` (``method`` names
+    the attribution method).
+    """
+    return get_explainer(method, model, **options)(x, target)

@@ -1,0 +1,117 @@
+"""Use any Captum attribution as a faithmap explainer: ``fm.from_captum(Cls, model, **kw)``.
+
+Keyword arguments are split by the Captum class's constructor signature: those it
+accepts (e.g. ``multiply_by_inputs``) build the Captum object, the rest go to its
+``attribute()`` call (e.g. ``n_steps``, ``baselines``). ``layer`` may be a module name.
+Layer attributions (shape ≠ input) are summed over channels and upsampled bilinearly
+to N×1×H×W. Callable targets are handled by scoring the model's output in a wrapper.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.explainer import Explainer
+from ..core.layers import find_module
+from ..core.targets import Target
+
+
+class _ScoreModel(nn.Module):
+    """model followed by a callable target, as an N×1 output (for Captum)."""
+
+    def __init__(self, model: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.model(x))[:, None]
+
+
+def _captum_class(method: str | type) -> type:
+    if isinstance(method, type):
+        return method
+    if not isinstance(method, str):
+        raise TypeError(f"expected a Captum attribution class or its name, got {method!r}")
+    try:
+        import captum.attr as captum_attr
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Captum is not installed: pip install 'faithmap[compare]' (or pip install captum)"
+        ) from exc
+    cls = getattr(captum_attr, method, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"captum.attr has no attribution class named {method!r}")
+    return cls
+
+
+class CaptumExplainer(Explainer):
+    """A Captum attribution class behind faithmap's explainer contract."""
+
+    name = "captum"
+
+    def __init__(self, captum_class: str | type, model: nn.Module, /, **options: Any) -> None:
+        batch_size = options.pop("batch_size", None)
+        super().__init__(model, batch_size=batch_size)
+        self.captum_class = _captum_class(captum_class)
+        params = inspect.signature(self.captum_class.__init__).parameters
+        self.layer_name: str | None = None
+        self.layer: nn.Module | None = None
+        if "layer" in options:
+            self.layer_name, self.layer = find_module(model, options.pop("layer"))
+        self.init_kwargs = {k: options.pop(k) for k in list(options) if k in params}
+        self.attribute_kwargs = options
+        if batch_size is not None and "internal_batch_size" in inspect.signature(
+            self.captum_class.attribute
+        ).parameters:
+            self.attribute_kwargs.setdefault("internal_batch_size", batch_size)
+        self.spatial = self.layer is not None
+
+    def _build(self, forward: nn.Module) -> Any:
+        args: list[Any] = [forward]
+        if self.layer is not None:
+            args.append(self.layer)
+        return self.captum_class(*args, **self.init_kwargs)
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        if target.fn is not None:
+            forward: nn.Module = _ScoreModel(self.model, target.fn)
+            captum_target: Any = 0
+        else:
+            forward = self.model
+            target.resolve_with(self.model, x)
+            captum_target = target.indices.to(x.device)
+        with warnings.catch_warnings():  # Captum sets requires_grad on our private copy
+            warnings.filterwarnings("ignore", message=".*did not already require gradients")
+            result = self._build(forward).attribute(
+                x.clone(), target=captum_target, **self.attribute_kwargs
+            )
+        if isinstance(result, tuple):
+            result, delta = result
+            self.metadata["convergence_delta"] = delta.detach()
+        attr = result.detach()
+        if attr.shape == x.shape:
+            return attr
+        if attr.dim() == 4:
+            self.spatial = True
+            attr = attr.sum(dim=1, keepdim=True)
+            return F.interpolate(attr, size=x.shape[2:], mode="bilinear", align_corners=False)
+        raise ValueError(
+            f"{self.captum_class.__name__} returned shape {tuple(attr.shape)}, which cannot be "
+            f"mapped to the input shape {tuple(x.shape)}"
+        )
+
+    def __repr__(self) -> str:
+        return f"CaptumExplainer({self.captum_class.__name__}, model={type(self.model).__name__})"
+
+
+def from_captum(captum_class: str | type, model: nn.Module, /, **options: Any) -> CaptumExplainer:
+    """Wrap a Captum attribution class (or its name in ``captum.attr``) as an explainer."""
+    return CaptumExplainer(captum_class, model, **options)

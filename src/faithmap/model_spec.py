@@ -1,0 +1,94 @@
+"""Model specs for the command line: ``torchvision:ARCH``, ``module.path:factory``, ``zoo:NAME``."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to explain, with what the CLI needs to feed it images."""
+
+    model: nn.Module
+    spec: str
+    input_size: int | None = 224
+    channels: int = 3
+    class_names: list[str] = field(default_factory=list)
+    random_weights: bool = False
+
+
+def image_space_torchvision(arch: str, weights: str | Path | None = None, **kwargs) -> nn.Module:
+    """A torchvision classifier that takes images in [0, 1]: ImageNet normalisation, then the net.
+
+    ``weights`` is a local state-dict file (loaded with ``weights_only=True``); nothing is
+    downloaded, and the number of classes is read from its last 2-D weight. Without it the
+    weights are random. Layers are named ``model.<name>`` (e.g. ``model.layer4``).
+    """
+    import torchvision
+
+    state = None
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        matrices = [v for v in state.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
+        if matrices and "num_classes" not in kwargs:
+            kwargs["num_classes"] = matrices[-1].shape[0]
+    try:
+        net = torchvision.models.get_model(arch, weights=None, **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"unknown torchvision architecture {arch!r}") from exc
+    if state is not None:
+        net.load_state_dict(state)
+    normalize = torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    return nn.Sequential(OrderedDict(normalize=normalize, model=net)).eval()
+
+
+def _first_conv_channels(model: nn.Module, default: int = 3) -> int:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    return default
+
+
+def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
+    """Build the model a CLI spec names, in eval mode (see module doc for the forms)."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ValueError(
+            f"model spec {spec!r} must be 'torchvision:ARCH', 'zoo:NAME' or 'module.path:factory'"
+        )
+    if kind == "torchvision":
+        model = image_space_torchvision(rest, weights)
+        if weights is None:
+            warnings.warn(f"{spec}: no --weights file given, the model has RANDOM weights",
+                          UserWarning, stacklevel=2)
+        return LoadedModel(model, spec, 224, 3, random_weights=weights is None)
+    if kind == "zoo":
+        from . import zoo
+
+        model = zoo.load(rest)
+        card = zoo.info(rest)
+        size = card.get("input_size")
+        size = size[-1] if isinstance(size, (list, tuple)) else size
+        return LoadedModel(model, spec, size, _first_conv_channels(model),
+                           list(card.get("class_names", [])))
+    module = importlib.import_module(kind)
+    factory = getattr(module, rest, None)
+    if factory is None:
+        raise ValueError(f"module {kind!r} has no attribute {rest!r}")
+    model = factory() if callable(factory) and not isinstance(factory, nn.Module) else factory
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{spec} did not produce an nn.Module (got {type(model).__name__})")
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return LoadedModel(model.eval(), spec, None, _first_conv_channels(model))

@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torch import nn
+
+import faithmap as fm
+from conftest import assert_same_fingerprint, fingerprint
+from faithmap.core import ModelModeError, model_guard
+
+
+def test_training_mode_with_dropout_or_bn_is_refused(cnn, x_small):
+    cnn.train()
+    with pytest.raises(ModelModeError, match=r"model\.eval\(\)"):
+        fm.explain(cnn, x_small, method="saliency")
+    assert cnn.training  # the refusal changed nothing
+    drop = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(3 * 16 * 16, 3)).train()
+    with pytest.raises(ValueError):
+        fm.explain(drop, x_small, method="saliency")
+
+
+def test_training_mode_without_stochastic_layers_is_fine(x_small):
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 3)).train()
+    attr = fm.explain(lin, x_small, method="saliency", abs=False, target=1)
+    torch.testing.assert_close(attr, lin[1].weight[1].view(1, 3, 16, 16).expand_as(x_small))
+    assert lin.training
+
+
+def test_guard_restores_everything_when_the_body_raises(cnn):
+    before = fingerprint(cnn)
+    with pytest.raises(RuntimeError, match="boom"), model_guard(cnn):
+        cnn.conv1.register_forward_hook(lambda *a: None)
+        cnn.relu.register_full_backward_hook(lambda *a: None)
+        cnn.conv2.weight.requires_grad_(False)
+        cnn.bn1.train()
+        cnn.relu.inplace = False
+        cnn.conv3 = nn.Identity()
+        cnn.head.weight.grad = torch.ones_like(cnn.head.weight)
+        raise RuntimeError("boom")
+    assert_same_fingerprint(before, fingerprint(cnn))
+
+
+def test_guard_warns_about_in_place_parameter_changes(cnn):
+    with pytest.warns(RuntimeWarning, match="conv1.weight"), model_guard(cnn), torch.no_grad():
+        cnn.conv1.weight.mul_(1.0)
+
+
+def test_hooks_removed_when_a_method_raises(cnn, x_small):
+    before = fingerprint(cnn)
+
+    def bad_target(output):
+        raise KeyError("bad target")
+
+    for method in fm.available_methods():
+        with pytest.raises(KeyError):
+            fm.explain(cnn, x_small, method=method, target=bad_target)
+    assert_same_fingerprint(before, fingerprint(cnn))
+
+
+def test_parameter_grads_untouched(cnn, x_small):
+    cnn.head.weight.grad = torch.full_like(cnn.head.weight, 3.0)
+    fm.explain(cnn, x_small, method="integrated_gradients", n_steps=4)
+    assert cnn.conv1.weight.grad is None
+    assert torch.equal(cnn.head.weight.grad, torch.full_like(cnn.head.weight, 3.0))
+
+
+def test_frozen_model_still_explainable(cnn, x_small):
+    for p in cnn.parameters():
+        p.requires_grad_(False)
+    for method in fm.available_methods():
+        assert torch.isfinite(fm.explain(cnn, x_small, method=method)).all()
+    assert not any(p.requires_grad for p in cnn.parameters())

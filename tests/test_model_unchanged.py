@@ -1,0 +1,31 @@
+"""DESIGN.md §1: no call changes the model (parameters, buffers, flags, hooks), even one
+that raises."""
+
+import pytest
+import torch
+
+import faithmap as fm
+from conftest import assert_same_fingerprint, fingerprint
+
+FAST = {"integrated_gradients": {"n_steps": 3}, "smoothgrad": {"n_samples": 2},
+        "vargrad": {"n_samples": 2}}
+
+
+@pytest.mark.parametrize("method", fm.available_methods())
+def test_registered_method_leaves_model_unchanged(method, cnn, resnet18, x_small, x_resnet):
+    for model, x in ((cnn, x_small), (resnet18, x_resnet[:1])):
+        before = fingerprint(model)
+        explainer = fm.get_explainer(method, model, **FAST.get(method, {}))
+        explainer(x)
+        assert_same_fingerprint(before, fingerprint(model))
+        with pytest.raises(ValueError):
+            explainer(x, target=10_000)  # raises after the guard was entered
+        with pytest.raises(ValueError):
+            explainer(torch.full_like(x, float("nan")))
+        assert_same_fingerprint(before, fingerprint(model))
+
+
+def test_repeated_calls_are_identical(cnn, x_small):
+    for method in fm.available_methods():
+        explainer = fm.get_explainer(method, cnn, **FAST.get(method, {}))
+        assert torch.equal(explainer(x_small), explainer(x_small))
