@@ -18,11 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "faithmap demo: Integrated Gradients on a bundled sample photo."
-	@echo "NOTE: torchvision resnet18 with RANDOM weights (nothing is downloaded); the map shows the mechanics, not a trained model's evidence."
-	$(VENV)/bin/faithmap explain "$$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg', asfileobj=False))")" \
-		--model torchvision:resnet18 --method integrated_gradients -o n_steps=32 --out demo-out
-	@echo "open demo-out/grace_hopper.integrated_gradients.png"
+	$(VENV)/bin/faithmap demo --out demo-out
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -35,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_gradients.py
+	$(PY) benchmarks/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) demo-out faithmap-out .pytest_cache

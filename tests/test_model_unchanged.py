@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import faithmap as fm
-from conftest import assert_same_fingerprint, fingerprint
+from model_checks import assert_same_fingerprint, fingerprint
 
 FAST = {"integrated_gradients": {"n_steps": 3}, "smoothgrad": {"n_samples": 2},
         "vargrad": {"n_samples": 2}}

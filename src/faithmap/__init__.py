@@ -4,6 +4,7 @@
 >>> attr = fm.explain(model, x, method="integrated_gradients", target=None)
 """
 
+from . import data, metrics, zoo
 from .core import (
     Explainer,
     FaithmapError,
@@ -15,6 +16,7 @@ from .core import (
     explain,
     get_explainer,
 )
+from .evaluation import evaluate
 from .methods import (
     CaptumExplainer,
     GradCAM,
@@ -44,7 +46,11 @@ __all__ = [
     "VarGrad",
     "__version__",
     "available_methods",
+    "data",
+    "evaluate",
     "explain",
     "from_captum",
     "get_explainer",
+    "metrics",
+    "zoo",
 ]

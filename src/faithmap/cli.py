@@ -173,5 +173,142 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
         sys.exit(1)
 
 
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _scoped_options(pairs: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` pairs → {NAME: {KEY: value}}."""
+    scoped: dict[str, dict[str, Any]] = {}
+    for key, value in _parse_options(pairs).items():
+        name, sep, option = key.partition(".")
+        if not sep or not option:
+            raise click.BadParameter(f"expected NAME.KEY=VALUE, got {key!r}", param_hint=flag)
+        scoped.setdefault(name, {})[option] = value
+    return scoped
+
+
+def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, batch_size,
+                    device, method_options, metric_options) -> None:
+    import torch
+
+    from .evaluation import evaluate
+    from .model_spec import load_model
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = load_model(model_spec, weights)
+        model = loaded.model.to(_device(device))
+    except Exception as exc:  # noqa: BLE001 - reported to the user as a usage error
+        raise click.ClickException(str(exc)) from exc
+    if loaded.random_weights:
+        click.echo(f"note: {model_spec} has random weights (pass --weights FILE)", err=True)
+    torch.manual_seed(seed)
+    result = evaluate(model, data, methods, metrics, n=n, out=out, seed=seed,
+                      batch_size=batch_size, method_options=method_options,
+                      metric_options=metric_options, name=model_spec)
+    click.echo(result.table())
+    click.echo(f"report: {Path(out) / 'report.html'}")
+    if result.errors:
+        click.echo(f"{len(result.errors)} method/metric run(s) failed; see the report", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--model", "model_spec", required=True,
+              help="torchvision:ARCH, zoo:NAME or module.path:factory")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data", required=True,
+              help="grid, cluttered, a bundled dataset name, or an image folder "
+                   "(comma-separated for several)")
+@click.option("--methods", default=None, help="comma-separated (default: all registered)")
+@click.option("--metrics", default=None, help="comma-separated (default: the main metrics)")
+@click.option("--n", default=200, show_default=True, help="samples per dataset")
+@click.option("--out", default="faithmap-eval", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, help="rows per forward pass")
+@click.option("--device", default="auto", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--method-option", "method_opts", multiple=True,
+              help="METHOD.KEY=VALUE, e.g. integrated_gradients.n_steps=16 (repeatable)")
+@click.option("--metric-option", "metric_opts", multiple=True,
+              help="METRIC.KEY=VALUE, e.g. deletion.step=8 (repeatable)")
+def evaluate(model_spec, weights, data, methods, metrics, n, out, seed, batch_size, device,
+             method_opts, metric_opts) -> None:
+    """Score methods × metrics on a dataset; write results.csv/json, figures and report.html."""
+    _run_evaluation(model_spec, weights, _split(data), _split(methods), _split(metrics), n, out,
+                    seed, batch_size, device, _scoped_options(method_opts, "--method-option"),
+                    _scoped_options(metric_opts, "--metric-option"))
+
+
+@main.command()
+@click.option("--n", default=100, show_default=True, help="samples per benchmark")
+@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True)
+def demo(n, out, seed) -> None:
+    """The embedded default: a zoo model on the grid and cluttered MNIST benchmarks,
+    every registered method, the main metrics."""
+    from .evaluation.demo import (
+        DEMO_DATA,
+        DEMO_METHOD_OPTIONS,
+        DEMO_METRIC_OPTIONS,
+        DEMO_METRICS,
+        DEMO_MODEL,
+    )
+
+    click.echo(f"faithmap demo: {DEMO_MODEL} on {', '.join(DEMO_DATA)} ({n} samples each)")
+    _run_evaluation(DEMO_MODEL, None, list(DEMO_DATA), None, list(DEMO_METRICS), n, out, seed,
+                    32, "cpu", DEMO_METHOD_OPTIONS, DEMO_METRIC_OPTIONS)
+
+
+@main.group()
+def zoo() -> None:
+    """The model zoo: small models trained on bundled data, with shipped weights."""
+
+
+@zoo.command("list")
+def zoo_list() -> None:
+    """Zoo model names with their recorded test accuracy."""
+    from . import zoo as fm_zoo
+
+    for name in fm_zoo.names():
+        card = fm_zoo.info(name)
+        click.echo(f"{name:20s} {card.get('test_accuracy', float('nan')):.3f}  "
+                   f"{card.get('architecture', '')}")
+
+
+@zoo.command("info")
+@click.argument("name")
+def zoo_info(name) -> None:
+    """The model card of NAME (JSON)."""
+    from . import zoo as fm_zoo
+
+    try:
+        click.echo(json.dumps(fm_zoo.info(name), indent=2))
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@zoo.command("train")
+@click.argument("name")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="where to write the weights and card (default: a folder named after the model)")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--epochs", default=None, type=int, help="override the recipe's epoch count")
+def zoo_train(name, out_dir, seed, epochs) -> None:
+    """Retrain NAME deterministically (CPU) and write its weights and model card."""
+    from . import zoo as fm_zoo
+
+    try:
+        card = fm_zoo.train(name, out_dir=out_dir or f"zoo-{name}", seed=seed, epochs=epochs,
+                            verbose=True)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({k: card.get(k) for k in ("name", "test_accuracy", "train_seconds",
+                                                      "weights_file")}, indent=2))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

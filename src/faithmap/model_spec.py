@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -25,32 +21,6 @@ class LoadedModel:
     channels: int = 3
     class_names: list[str] = field(default_factory=list)
     random_weights: bool = False
-
-
-def image_space_torchvision(arch: str, weights: str | Path | None = None, **kwargs) -> nn.Module:
-    """A torchvision classifier that takes images in [0, 1]: ImageNet normalisation, then the net.
-
-    ``weights`` is a local state-dict file (loaded with ``weights_only=True``); nothing is
-    downloaded, and the number of classes is read from its last 2-D weight. Without it the
-    weights are random. Layers are named ``model.<name>`` (e.g. ``model.layer4``).
-    """
-    import torchvision
-
-    state = None
-    if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
-        matrices = [v for v in state.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
-        if matrices and "num_classes" not in kwargs:
-            kwargs["num_classes"] = matrices[-1].shape[0]
-    try:
-        net = torchvision.models.get_model(arch, weights=None, **kwargs)
-    except ValueError as exc:
-        raise ValueError(f"unknown torchvision architecture {arch!r}") from exc
-    if state is not None:
-        net.load_state_dict(state)
-    normalize = torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
-    return nn.Sequential(OrderedDict(normalize=normalize, model=net)).eval()
 
 
 def _first_conv_channels(model: nn.Module, default: int = 3) -> int:
@@ -68,7 +38,12 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
             f"model spec {spec!r} must be 'torchvision:ARCH', 'zoo:NAME' or 'module.path:factory'"
         )
     if kind == "torchvision":
-        model = image_space_torchvision(rest, weights)
+        from .zoo import torchvision
+
+        try:
+            model = torchvision(rest, weights)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from exc
         if weights is None:
             warnings.warn(f"{spec}: no --weights file given, the model has RANDOM weights",
                           UserWarning, stacklevel=2)

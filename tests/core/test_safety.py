@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 import faithmap as fm
-from conftest import assert_same_fingerprint, fingerprint
 from faithmap.core import ModelModeError, model_guard
+from model_checks import assert_same_fingerprint, fingerprint
 
 
 def test_training_mode_with_dropout_or_bn_is_refused(cnn, x_small):

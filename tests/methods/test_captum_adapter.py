@@ -31,7 +31,7 @@ def test_layer_method_by_name_is_upsampled(cnn, x_small):
 
 
 def test_callable_target_and_hooks_cleaned(cnn, x_small):
-    from conftest import assert_same_fingerprint, fingerprint
+    from model_checks import assert_same_fingerprint, fingerprint
 
     before = fingerprint(cnn)
     fn = lambda out: out[:, 2] - out[:, 0]  # noqa: E731

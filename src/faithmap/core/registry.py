@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,6 +13,8 @@ from .explainer import Explainer
 from .targets import TargetLike
 
 _REGISTRY: dict[str, type[Explainer]] = {}
+ExplainerLike = str | Explainer | Callable[..., torch.Tensor]
+ExplainFn = Callable[[torch.Tensor, TargetLike], torch.Tensor]
 E = TypeVar("E", bound=type[Explainer])
 
 
@@ -71,3 +74,27 @@ def explain(
     the attribution method).
     """
     return get_explainer(method, model, **options)(x, target)
+
+
+def as_explain_fn(explainer: ExplainerLike | None, model: nn.Module) -> ExplainFn:
+    """``(x, target) -> attributions`` for ``model`` from a name, Explainer or callable.
+
+    An Explainer built for another model is shallow-copied onto ``model`` (options kept).
+    """
+    if explainer is None:
+        raise ValueError(
+            "pass explainer= (a registry name such as 'saliency', an Explainer, or a callable "
+            "(model, x, targets) -> attributions) that produced the attributions"
+        )
+    if isinstance(explainer, str):
+        return get_explainer(explainer, model)
+    if isinstance(explainer, Explainer):
+        if explainer.model is model:
+            return explainer
+        moved = copy.copy(explainer)
+        moved.model = model
+        moved.metadata = {}
+        return moved
+    if callable(explainer):
+        return lambda x, target: explainer(model, x, target)
+    raise TypeError(f"explainer must be a name, an Explainer or a callable, got {explainer!r}")

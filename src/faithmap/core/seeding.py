@@ -34,14 +34,29 @@ def row_seed(seed: int, *keys: int) -> int:
     return h
 
 
+def _draw_rows(
+    draw, seed: int, keys: list[tuple[int, ...]], shape: tuple[int, ...], dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    g = torch.Generator(device=device)
+    draws = []
+    for key in keys:
+        g.manual_seed(row_seed(seed, *key))
+        draws.append(draw(shape, generator=g, device=device, dtype=torch.float32))
+    return torch.stack(draws).to(dtype=dtype)
+
+
 def randn_rows(
     seed: int, keys: list[tuple[int, ...]], shape: tuple[int, ...], dtype: torch.dtype,
     device: torch.device,
 ) -> torch.Tensor:
     """Standard normal draws, one tensor of ``shape`` per key, stacked (drawn on ``device``)."""
-    g = torch.Generator(device=device)
-    draws = []
-    for key in keys:
-        g.manual_seed(row_seed(seed, *key))
-        draws.append(torch.randn(shape, generator=g, device=device, dtype=torch.float32))
-    return torch.stack(draws).to(dtype=dtype)
+    return _draw_rows(torch.randn, seed, keys, shape, dtype, device)
+
+
+def rand_rows(
+    seed: int, keys: list[tuple[int, ...]], shape: tuple[int, ...], dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Uniform draws in [0, 1), one tensor of ``shape`` per key, stacked (drawn on ``device``)."""
+    return _draw_rows(torch.rand, seed, keys, shape, dtype, device)

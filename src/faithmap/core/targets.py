@@ -100,6 +100,14 @@ class Target:
         return None if self.indices is None else self.indices.tolist()
 
 
+def row_targets(target: Target, samples: torch.Tensor) -> TargetLike:
+    """The target of the rows of a multiplied batch (``samples``: the sample of each row)."""
+    if target.fn is not None:
+        return target.fn
+    assert target.indices is not None
+    return target.indices[samples.cpu()]
+
+
 def _as_indices(target: object, n: int) -> torch.Tensor:
     if isinstance(target, bool):
         raise TargetError("target must be an int class index, not a bool")

@@ -1,0 +1,6 @@
+"""Adversarial attacks used for robust training, boundary search and robustness metrics."""
+
+from .manipulation import manipulate, softplus_copy, topk_intersection
+from .pgd import pgd_l2, project_l2
+
+__all__ = ["manipulate", "pgd_l2", "project_l2", "softplus_copy", "topk_intersection"]

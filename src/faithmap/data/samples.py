@@ -1,0 +1,58 @@
+"""Photos bundled with scikit-image, scikit-learn and matplotlib, with their licences."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+# name -> (package, file inside the package, licence / credit)
+SAMPLES: dict[str, tuple[str, str, str]] = {
+    "astronaut": ("skimage", "data/astronaut.png", "public domain (NASA)"),
+    "camera": ("skimage", "data/camera.png", "CC0 (Lav Varshney)"),
+    "chelsea": ("skimage", "data/chelsea.png", "CC0 (Stefan van der Walt)"),
+    "coffee": ("skimage", "data/coffee.png", "CC0 (Rachel Michetti)"),
+    "coins": ("skimage", "data/coins.png", "public domain (Walters Art Museum)"),
+    "rocket": ("skimage", "data/rocket.jpg", "public domain (SpaceX)"),
+    "china": ("sklearn", "datasets/images/china.jpg", "CC BY 2.0 (danielbuechele, Flickr)"),
+    "flower": ("sklearn", "datasets/images/flower.jpg", "CC BY 2.0 (vultilion, Flickr)"),
+    "grace_hopper": (
+        "matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "public domain (US Navy)",
+    ),
+}
+
+
+def _locate(package: str, relative: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.is_file() else None
+
+
+def sample_images(size: int | tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+    """The bundled sample photos as 3×H×W float32 tensors in [0, 1] (grey ones repeated
+    to RGB), keyed by name; see ``SAMPLES`` for each file's package and licence.
+
+    ``size`` resizes every photo (bilinear) so they can be stacked into one batch. Photos
+    whose package is not installed are left out; an error is raised if none is found.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for name, (package, relative, _) in SAMPLES.items():
+        path = _locate(package, relative)
+        if path is None:
+            continue
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+            if size is not None:
+                h, w = (size, size) if isinstance(size, int) else size
+                rgb = rgb.resize((w, h), Image.BILINEAR)
+            out[name] = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    if not out:
+        raise ImportError(
+            "no sample photos found; install them with: pip install 'faithmap[data]'"
+        )
+    return out

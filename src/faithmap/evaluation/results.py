@@ -1,0 +1,133 @@
+"""Evaluation results: per-sample scores, aggregates (mean, 95% CI), CSV and JSON output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_write_bytes
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, int]:
+    """Mean, half-width of the 95% normal-approximation CI (1.96·s/√n), and n (NaNs dropped)."""
+    xs = [v for v in values if v is not None and math.isfinite(v)]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, math.nan, 1
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+    return mean, Z95 * math.sqrt(var / n), n
+
+
+@dataclass
+class EvaluationResult:
+    """Everything one evaluation produced; :meth:`write` saves it (atomically)."""
+
+    config: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    curves: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    images: dict[str, Any] = field(default_factory=dict, repr=False)  # dataset -> shown images
+    shown_targets: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    maps: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # -> method -> maps
+
+    def add(self, dataset: str, method: str, metric: str, scores: list[float],
+            start: int) -> None:
+        for i, s in enumerate(scores):
+            self.samples.append({"dataset": dataset, "method": method, "metric": metric,
+                                 "sample": start + i, "score": float(s)})
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per (dataset, method, metric): mean, ci95, n, direction, category."""
+        groups: dict[tuple[str, str, str], list[float]] = {}
+        for row in self.samples:
+            groups.setdefault((row["dataset"], row["method"], row["metric"]), []).append(
+                row["score"])
+        out = []
+        for (dataset, method, metric), values in groups.items():
+            mean, ci, n = mean_ci(values)
+            info = self.metric_info.get(metric, {})
+            out.append({"dataset": dataset, "method": method, "metric": metric, "mean": mean,
+                        "ci95": ci, "n": n, "higher_is_better": info.get("higher_is_better"),
+                        "category": info.get("category")})
+        return out
+
+    def best(self) -> dict[tuple[str, str], str]:
+        """The best method per (dataset, metric), by the metric's score direction."""
+        best: dict[tuple[str, str], tuple[float, str]] = {}
+        for row in self.summary():
+            if not math.isfinite(row["mean"]) or row["higher_is_better"] is None:
+                continue
+            key = (row["dataset"], row["metric"])
+            value = row["mean"] if row["higher_is_better"] else -row["mean"]
+            if key not in best or value > best[key][0]:
+                best[key] = (value, row["method"])
+        return {k: v[1] for k, v in best.items()}
+
+    def table(self) -> str:
+        """A plain-text table (methods × metrics, mean ± 95% CI) per dataset."""
+        lines = []
+        summary = self.summary()
+        best = self.best()
+        for dataset in dict.fromkeys(r["dataset"] for r in summary):
+            rows = [r for r in summary if r["dataset"] == dataset]
+            metrics = list(dict.fromkeys(r["metric"] for r in rows))
+            methods = list(dict.fromkeys(r["method"] for r in rows))
+            arrows = {m: "↑" if self.metric_info.get(m, {}).get("higher_is_better") else "↓"
+                      for m in metrics}
+            cell = {(r["method"], r["metric"]): r for r in rows}
+            width = max(len(m) for m in methods + ["method"])
+            lines.append(f"[{dataset}]")
+            lines.append(" ".join(["method".ljust(width)]
+                                  + [f"{m + arrows[m]:>20}" for m in metrics]))
+            for method in methods:
+                parts = [method.ljust(width)]
+                for metric in metrics:
+                    r = cell.get((method, metric))
+                    text = "—" if r is None or not math.isfinite(r["mean"]) else (
+                        f"{r['mean']:.3f}±{r['ci95']:.3f}" if math.isfinite(r["ci95"])
+                        else f"{r['mean']:.3f}")
+                    mark = "*" if best.get((dataset, metric)) == method else " "
+                    parts.append(f"{text + mark:>20}")
+                lines.append(" ".join(parts))
+            lines.append("")
+        if self.errors:
+            lines.append("errors:")
+            lines += [f"  {e['dataset']}/{e['method']}/{e.get('metric') or '-'}: {e['error']}"
+                      for e in self.errors]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "summary": self.summary(), "samples": self.samples,
+                "errors": self.errors, "metrics": self.metric_info, "curves": self.curves,
+                "timings": self.timings, "figures": self.figures}
+
+    def write_tables(self, out: Path) -> None:
+        """``results.csv`` (per sample), ``summary.csv`` (aggregates) and ``results.json``."""
+        atomic_write_bytes(out / "results.csv", _csv(
+            self.samples, ["dataset", "method", "metric", "sample", "score"]))
+        atomic_write_bytes(out / "summary.csv", _csv(
+            self.summary(), ["dataset", "method", "metric", "mean", "ci95", "n",
+                             "higher_is_better", "category"]))
+        atomic_write_bytes(out / "results.json",
+                           json.dumps(self.to_json(), indent=1, allow_nan=True).encode())
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()

@@ -1,0 +1,374 @@
+"""Faithfulness metrics: does removing what the map calls important change the prediction?
+
+Every metric is ``fn(model, inputs, attributions, targets=None, **options) -> Tensor[N]``.
+Attributions (N×C×H×W, N×1×H×W or N×H×W) are reduced to an N×H×W map by summing over
+channels (``reduce`` option, see :func:`faithmap.metrics.as_maps`); a "pixel" is one spatial
+location with all its channels. All samples × steps form one chunked batch of at most
+``batch_size`` rows per forward pass; see ``docs/metrics/faithfulness.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.safety import model_guard
+from ..core.seeding import SeedLike, base_seed, randn_rows, row_seed
+from ..core.targets import TargetLike
+from .base import as_maps, metric
+from .perturbation import (
+    ORDERS,
+    SCORES,
+    auc,
+    check_choice,
+    check_inputs,
+    forward_scores,
+    linear_impute,
+    make_substrate,
+    pixel_ranks,
+    ranked_curve,
+    resolve_target,
+)
+
+__all__ = [
+    "deletion",
+    "faithfulness_correlation",
+    "fidelity",
+    "insertion",
+    "insertion_deletion",
+    "lerf_morf_gap",
+    "perturbation_curve",
+    "pixel_flipping",
+    "road",
+]
+Substrate = str | float
+
+
+def perturbation_curve(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    mode: str = "deletion",
+    step: int | None = None,
+    substrate: Substrate = "zeros",
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RISE deletion/insertion curve: ``(fractions[T+1], scores[N, T+1])``.
+
+    Pixels are taken in decreasing attribution order (ties: lower row-major index first),
+    ``step`` at a time (default ``ceil(H·W/224)``). Point k has ``min(k·step, H·W)`` pixels
+    removed (deletion: replaced by the substrate) or inserted (insertion: put back into the
+    substrate); ``fractions`` is that count over H·W, from 0 to 1.
+    """
+    check_choice("mode", mode, ("deletion", "insertion"))
+    with model_guard(model):
+        return ranked_curve(model, inputs, attributions, targets, insert=mode == "insertion",
+                            order="morf", step=step, substrate=substrate, score=score,
+                            reduce=reduce, batch_size=batch_size)
+
+
+@metric("deletion", higher_is_better=False, category="faithfulness", kind="model")
+def deletion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    step: int | None = None,
+    substrate: Substrate = "zeros",
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Deletion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(x with the top-f pixels
+    replaced by the substrate) df``. Lower is better."""
+    fractions, curves = perturbation_curve(model, inputs, attributions, targets, mode="deletion",
+                                           step=step, substrate=substrate, score=score,
+                                           reduce=reduce, batch_size=batch_size)
+    return auc(fractions, curves)
+
+
+@metric("insertion", higher_is_better=True, category="faithfulness", kind="model")
+def insertion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    step: int | None = None,
+    substrate: Substrate = "blur",
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Insertion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(substrate with the top-f
+    pixels of x put back) df``. Higher is better. Default substrate: blur, as in RISE."""
+    fractions, curves = perturbation_curve(model, inputs, attributions, targets, mode="insertion",
+                                           step=step, substrate=substrate, score=score,
+                                           reduce=reduce, batch_size=batch_size)
+    return auc(fractions, curves)
+
+
+@metric("insertion_deletion", higher_is_better=True, category="faithfulness", kind="model")
+def insertion_deletion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    step: int | None = None,
+    insertion_substrate: Substrate = "blur",
+    deletion_substrate: Substrate = "zeros",
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Insertion AUC − deletion AUC (the difference reported by NeFLAG). Higher is better."""
+    common = dict(step=step, score=score, reduce=reduce, batch_size=batch_size)
+    ins = insertion(model, inputs, attributions, targets, substrate=insertion_substrate, **common)
+    dele = deletion(model, inputs, attributions, targets, substrate=deletion_substrate, **common)
+    return ins - dele
+
+
+def _flipping_curve(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike,
+    order: str,
+    features_in_step: int,
+    baseline: Substrate,
+    score: str,
+    reduce: str,
+    batch_size: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    with model_guard(model):
+        return ranked_curve(model, inputs, attributions, targets, insert=False, order=order,
+                            step=features_in_step, substrate=baseline, score=score,
+                            reduce=reduce, batch_size=batch_size)
+
+
+@metric("pixel_flipping", higher_is_better=False, category="faithfulness", kind="model")
+def pixel_flipping(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    order: str = "morf",
+    features_in_step: int = 1,
+    baseline: Substrate = 0.0,
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Pixel flipping / region perturbation AUC (Bach et al. 2015; Samek et al. 2017).
+
+    Pixels are flipped to ``baseline`` (a value, or ``"zeros" | "mean" | "blur"``) in MoRF
+    (decreasing attribution) or LeRF (increasing) order, ``features_in_step`` at a time;
+    score = trapezoid AUC of the target score over the flipped fraction in [0, 1], the
+    unperturbed point included. MoRF: lower is better (the metadata); LeRF: higher is better.
+    """
+    check_choice("order", order, ORDERS)
+    fractions, curves = _flipping_curve(model, inputs, attributions, targets, order,
+                                        features_in_step, baseline, score, reduce, batch_size)
+    return auc(fractions, curves)
+
+
+@metric("lerf_morf_gap", higher_is_better=True, category="faithfulness", kind="model")
+def lerf_morf_gap(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    features_in_step: int = 1,
+    baseline: Substrate = 0.0,
+    score: str = "probability",
+    reduce: str = "sum",
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Symmetric relevance gain: AUC(LeRF) − AUC(MoRF) of :func:`pixel_flipping`.
+
+    A random map has equal expected LeRF and MoRF curves, so it scores ≈ 0 however fast its
+    perturbations destroy the image. Higher is better.
+    """
+    common = dict(features_in_step=features_in_step, baseline=baseline, score=score,
+                  reduce=reduce, batch_size=batch_size)
+    lerf = pixel_flipping(model, inputs, attributions, targets, order="lerf", **common)
+    morf = pixel_flipping(model, inputs, attributions, targets, order="morf", **common)
+    return lerf - morf
+
+
+@metric("road", higher_is_better=False, category="faithfulness", kind="model")
+def road(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    percentages: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    order: str = "morf",
+    noise: float = 0.01,
+    score: str = "probability",
+    reduce: str = "sum",
+    seed: SeedLike = 0,
+    tol: float = 1e-5,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """ROAD, remove and debias (Rong et al., ICML 2022): mean target score over ``percentages``
+    after removing that share of pixels (MoRF or LeRF) by noisy linear imputation.
+
+    Removed pixels get the 8-neighbour weighted mean of their neighbours (a sparse linear
+    system, see :func:`linear_impute`) plus ``noise`` · N(0, 1) (seeded per sample and
+    percentage). MoRF: lower is better (the metadata); LeRF: higher is better.
+    """
+    check_choice("order", order, ORDERS)
+    check_choice("score", score, SCORES)
+    pct = torch.as_tensor(percentages, dtype=torch.float64)
+    if pct.dim() != 1 or pct.numel() == 0 or bool(((pct < 0) | (pct >= 1)).any()):
+        raise ValueError(f"percentages must be a non-empty list of values in [0, 1), got "
+                         f"{percentages!r}")
+    with model_guard(model):
+        x, a = check_inputs(model, inputs, attributions, batch_size)
+        n, c, h, w = x.shape
+        ranks = pixel_ranks(as_maps(a, reduce), order)
+        counts = torch.round(pct * h * w).long().to(x.device)
+        target = resolve_target(model, x, targets, batch_size)
+        seed0, n_pct = base_seed(seed), counts.numel()
+
+        def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rows = rows.to(x.device)
+            samples, k = rows // n_pct, rows % n_pct
+            removed = (ranks[samples] < counts[k, None]).view(-1, 1, h, w)
+            imputed = linear_impute(x[samples], removed, tol=tol)
+            keys = [(int(s), int(j)) for s, j in zip(samples.tolist(), k.tolist())]
+            eps = randn_rows(seed0, keys, (c, h, w), x.dtype, x.device)
+            return imputed + noise * eps * removed, samples
+
+        scores = forward_scores(model, n * n_pct, build, target, score, batch_size)
+    return scores.view(n, n_pct).mean(dim=1)
+
+
+@metric("fidelity", higher_is_better=False, category="faithfulness", kind="model")
+def fidelity(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    eps: float = 1e-12,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """DANCE's fidelity SF (Dabkowski & Gal 2017): ``−log(F^c((E − mean E)∘x) / F^c(x))``.
+
+    F^c is the softmax probability of the target. E has the input's shape (N×C×H×W, used
+    element-wise) or is a one-channel map broadcast over the channels; ``mean E`` is the
+    per-sample mean of E. Both probabilities are clamped to ``≥ eps`` before the log.
+    Lower is better.
+    """
+    with model_guard(model):
+        x, a = check_inputs(model, inputs, attributions, batch_size)
+        e = a if a.dim() == 4 else a[:, None]
+        e = e - e.mean(dim=(1, 2, 3), keepdim=True)
+        masked = e * x
+        n = x.shape[0]
+        target = resolve_target(model, x, targets, batch_size)
+
+        def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rows = rows.to(x.device)
+            samples, plain = rows % n, (rows < n)[:, None, None, None]
+            return torch.where(plain, x[samples], masked[samples]), samples
+
+        p = forward_scores(model, 2 * n, build, target, "probability", batch_size)
+    log_p = p.clamp_min(eps).log()
+    return log_p[:n] - log_p[n:]
+
+
+@metric("faithfulness_correlation", higher_is_better=True, category="faithfulness", kind="model")
+def faithfulness_correlation(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike = None,
+    *,
+    n_runs: int = 100,
+    subset_size: int = 224,
+    baseline: Substrate = 0.0,
+    score: str = "logit",
+    reduce: str = "sum",
+    seed: SeedLike = 0,
+    subsets: torch.Tensor | None = None,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
+    """Faithfulness correlation (Bhatt et al., IJCAI 2020): ``corr_S(Σ_{i∈S} a_i, f(x) − f(x_S))``.
+
+    Over ``n_runs`` random pixel subsets S of ``subset_size`` (seeded per sample; or given
+    explicitly as ``subsets``, N×runs×size pixel indices), x_S replaces S by ``baseline``;
+    Pearson correlation per sample (NaN when either side has zero variance). Higher is better.
+    """
+    check_choice("score", score, SCORES)
+    with model_guard(model):
+        x, a = check_inputs(model, inputs, attributions, batch_size)
+        n, _, h, w = x.shape
+        maps = as_maps(a, reduce).flatten(1)
+        idx = _subsets(n, h * w, n_runs, subset_size, seed, x.device, subsets)
+        runs = idx.shape[1]
+        removed = torch.zeros(n, runs, h * w, dtype=torch.bool, device=x.device)
+        removed.scatter_(2, idx, True)
+        base = make_substrate(x, baseline)
+        target = resolve_target(model, x, targets, batch_size)
+
+        def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rows = rows.to(x.device)
+            samples, r = rows // runs, rows % runs
+            mask = removed[samples, r].view(-1, 1, h, w)
+            return torch.where(mask, base[samples], x[samples]), samples
+
+        f_x = forward_scores(model, n, lambda r: (x[r.to(x.device)], r), target, score,
+                             batch_size)
+        f_s = forward_scores(model, n * runs, build, target, score, batch_size).view(n, runs)
+    sums = torch.gather(maps[:, None, :].expand(n, runs, h * w), 2, idx).sum(2)
+    return _pearson(sums, f_x[:, None] - f_s)
+
+
+def _subsets(
+    n: int, n_pixels: int, n_runs: int, size: int, seed: SeedLike, device: torch.device,
+    subsets: torch.Tensor | None,
+) -> torch.Tensor:
+    """N×runs×size pixel indices: given (validated) or drawn without replacement, per sample."""
+    if subsets is not None:
+        idx = torch.as_tensor(subsets, device=device).long()
+        if idx.dim() != 3 or idx.shape[0] != n or idx.numel() == 0:
+            raise ValueError(f"subsets must be N×runs×size = {n}×R×S, got {tuple(idx.shape)}")
+        if bool(((idx < 0) | (idx >= n_pixels)).any()):
+            raise ValueError(f"subset indices must lie in 0..{n_pixels - 1}")
+        return idx
+    if n_runs < 2 or not 1 <= size <= n_pixels:
+        raise ValueError(f"need n_runs >= 2 and 1 <= subset_size <= {n_pixels} (H·W), got "
+                         f"n_runs={n_runs}, subset_size={size}")
+    s0 = base_seed(seed)
+    g = torch.Generator(device=device)
+    draws = []
+    for i in range(n):  # one generator per sample: draws do not depend on the batch
+        g.manual_seed(row_seed(s0, i))
+        keys = torch.rand(n_runs, n_pixels, generator=g, device=device)
+        draws.append(keys.argsort(dim=1)[:, :size])
+    return torch.stack(draws)
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Pearson correlation of two N×R tensors (float64 accumulation)."""
+    a64, b64 = a.double(), b.double()
+    a64 = a64 - a64.mean(1, keepdim=True)
+    b64 = b64 - b64.mean(1, keepdim=True)
+    denom = torch.sqrt((a64**2).sum(1) * (b64**2).sum(1))
+    corr = (a64 * b64).sum(1) / denom
+    return torch.where(denom > 0, corr, torch.full_like(corr, math.nan)).to(a.dtype)

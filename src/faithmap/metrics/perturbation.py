@@ -1,0 +1,253 @@
+"""Shared machinery for perturbation metrics: orderings, substrates, scored curves, imputation.
+
+A perturbation curve is a "multiplied batch" of ``N × T`` rows (samples × steps). Row
+``r`` is sample ``r // T`` at step ``r % T``; its image is built on the fly inside the
+chunk, so memory is bounded by ``batch_size`` and no Python loop runs over steps or pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.batching import check_batch_size, map_rows
+from ..core.targets import Target, TargetLike
+from ..core.validation import check_input, check_same_device
+from .base import as_maps, check_attributions
+
+SUBSTRATES = ("zeros", "blur", "mean")
+SCORES = ("probability", "logit")
+ORDERS = ("morf", "lerf")
+BLUR_SIZE, BLUR_SIGMA = 11, 5.0  # RISE's gkern(klen=11, nsig=5)
+
+
+def check_inputs(
+    model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, batch_size: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate a model-metric call; return detached ``(inputs, attributions)``."""
+    x = check_input(inputs).detach()
+    check_same_device(model, x)
+    a = check_attributions(attributions, x)
+    check_batch_size(batch_size)
+    return x, a.to(x.device)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def resolve_target(
+    model: nn.Module, x: torch.Tensor, targets: TargetLike, batch_size: int | None
+) -> Target:
+    """A :class:`Target` for ``x``; a ``None`` target becomes the predicted class (chunked)."""
+    target = Target(targets, x.shape[0])
+    if target.needs_prediction:
+        with torch.no_grad():
+            target.resolve(map_rows(x.shape[0], batch_size, lambda r: model(x[r.to(x.device)])))
+    return target
+
+
+def score_output(
+    output: torch.Tensor, target: Target, rows: torch.Tensor | None, score: str
+) -> torch.Tensor:
+    """The target score per output row: softmax probability (over dim 1) or raw logit.
+
+    A callable target receives the probabilities when ``score="probability"``.
+    """
+    if score == "probability":
+        output = output.softmax(dim=1)
+    return target.scores(output, rows)
+
+
+def forward_scores(
+    model: nn.Module,
+    total: int,
+    build: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    target: Target,
+    score: str,
+    batch_size: int | None,
+) -> torch.Tensor:
+    """Scores of ``total`` rows; ``build(rows) -> (images, sample_of_rows)`` per chunk."""
+
+    def compute(rows: torch.Tensor) -> torch.Tensor:
+        images, samples = build(rows)
+        with torch.no_grad():
+            return score_output(model(images), target, samples, score).detach()
+
+    return map_rows(total, batch_size, compute)
+
+
+def pixel_ranks(maps: torch.Tensor, order: str = "morf") -> torch.Tensor:
+    """N×(H·W) position of each pixel in the perturbation order (0 = perturbed first).
+
+    MoRF sorts by decreasing attribution, LeRF by increasing; ties are broken by the
+    row-major pixel index (lower index first) through a stable sort.
+    """
+    check_choice("order", order, ORDERS)
+    flat = maps.flatten(1)
+    perm = torch.sort(flat, dim=1, descending=order == "morf", stable=True).indices
+    ranks = torch.empty_like(perm)
+    positions = torch.arange(flat.shape[1], device=flat.device).expand_as(perm)
+    return ranks.scatter_(1, perm, positions)
+
+
+def default_step(n_pixels: int) -> int:
+    """``ceil(H·W / 224)`` pixels per step: 224 steps at 224×224, 196 at 28×28."""
+    return max(1, math.ceil(n_pixels / 224))
+
+
+def step_counts(n_pixels: int, step: int, device: torch.device) -> torch.Tensor:
+    """Pixels perturbed after each step: ``0, step, 2·step, ..., H·W`` (T+1 values)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"step must be a positive int, got {step!r}")
+    n_steps = math.ceil(n_pixels / step)
+    return (torch.arange(n_steps + 1, device=device) * step).clamp_max(n_pixels)
+
+
+def gaussian_blur(
+    x: torch.Tensor, size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA
+) -> torch.Tensor:
+    """Per-channel Gaussian blur with zero padding, as RISE's substrate (klen 11, σ 5)."""
+    t = torch.arange(size, device=x.device, dtype=x.dtype) - (size - 1) / 2
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :]).expand(x.shape[1], 1, size, size)
+    return F.conv2d(x, kernel, padding=size // 2, groups=x.shape[1])
+
+
+def make_substrate(x: torch.Tensor, substrate: str | float) -> torch.Tensor:
+    """The N×C×H×W image that replaces removed pixels: zeros, blur, per-channel mean, or a value."""
+    if isinstance(substrate, (int, float)) and not isinstance(substrate, bool):
+        return torch.full_like(x, float(substrate))
+    check_choice("substrate", substrate, SUBSTRATES)
+    if substrate == "zeros":
+        return torch.zeros_like(x)
+    if substrate == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x)
+    return gaussian_blur(x)
+
+
+def curve_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    ranks: torch.Tensor,
+    step: int,
+    substrate: torch.Tensor,
+    target: Target,
+    *,
+    insert: bool,
+    score: str,
+    batch_size: int | None,
+) -> torch.Tensor:
+    """N×(T+1) target scores: at point k the ``min(k·step, H·W)`` first-ranked pixels are
+    removed (replaced by ``substrate``) or, with ``insert``, are the only original pixels."""
+    n, _, h, w = x.shape
+    n_points = math.ceil(h * w / step) + 1
+    # pixel p is perturbed from point `when[p] + 1` on; a small dtype keeps the gather cheap
+    small = torch.int16 if n_points < 2**15 else torch.int32
+    when = (ranks // step).to(small)
+
+    def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = rows.to(x.device)
+        samples, k = rows // n_points, rows % n_points
+        first = (when[samples] < k.to(small)[:, None]).view(-1, 1, h, w)
+        original = first if insert else ~first
+        return torch.where(original, x[samples], substrate[samples]), samples
+
+    return forward_scores(model, n * n_points, build, target, score, batch_size).view(n, n_points)
+
+
+def auc(fractions: torch.Tensor, curves: torch.Tensor) -> torch.Tensor:
+    """Trapezoid area under each curve over the x-axis ``fractions`` (in [0, 1])."""
+    return torch.trapezoid(curves, fractions.to(curves.dtype), dim=1)
+
+
+def ranked_curve(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    targets: TargetLike,
+    *,
+    insert: bool,
+    order: str,
+    step: int | None,
+    substrate: str | float,
+    score: str,
+    reduce: str,
+    batch_size: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated ``(fractions[T+1], curves[N, T+1])`` for deletion/insertion/pixel flipping."""
+    x, a = check_inputs(model, inputs, attributions, batch_size)
+    check_choice("score", score, SCORES)
+    n_pixels = x.shape[2] * x.shape[3]
+    step = default_step(n_pixels) if step is None else step
+    counts = step_counts(n_pixels, step, x.device)  # also validates `step`
+    ranks = pixel_ranks(as_maps(a, reduce), order)
+    base = make_substrate(x, substrate)
+    target = resolve_target(model, x, targets, batch_size)
+    curves = curve_scores(model, x, ranks, step, base, target, insert=insert, score=score,
+                          batch_size=batch_size)
+    return counts.to(x.dtype) / n_pixels, curves
+
+
+# ---------------------------------------------------------------------------------------------
+# ROAD's noisy linear imputation (Rong et al. 2022)
+
+NEIGHBOUR_WEIGHTS = ((1 / 12, 1 / 6, 1 / 12), (1 / 6, 0.0, 1 / 6), (1 / 12, 1 / 6, 1 / 12))
+
+
+def _neighbour_sum(v: torch.Tensor) -> torch.Tensor:
+    """Σ_q w_pq v_q over the 8-neighbourhood (ROAD weights), zero outside the image."""
+    r, c, h, w = v.shape
+    kernel = torch.tensor(NEIGHBOUR_WEIGHTS, dtype=v.dtype, device=v.device).view(1, 1, 3, 3)
+    return F.conv2d(v.reshape(r * c, 1, h, w), kernel, padding=1).view(r, c, h, w)
+
+
+def linear_impute(
+    x: torch.Tensor, removed: torch.Tensor, tol: float = 1e-6, max_iter: int | None = None
+) -> torch.Tensor:
+    """Replace removed pixels by the weighted mean of their neighbours, solved jointly.
+
+    For every removed pixel p: ``x_p · Σ_q w_pq = Σ_q w_pq x_q`` (q in the image's
+    8-neighbourhood, w = 1/6 direct, 1/12 diagonal). Known pixels are constants, so this
+    is the graph-Laplacian system restricted to removed pixels — symmetric positive definite
+    while at least one pixel is kept — solved by conjugate gradients for every (row,
+    channel) at once; a system stops updating when its residual is below ``tol`` × ‖b‖.
+    ``x``: R×C×H×W, ``removed``: R×1×H×W bool.
+    """
+    mask = removed.to(x.dtype).expand_as(x)
+    degree = _neighbour_sum(torch.ones_like(x[:1, :1]))
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        return mask * (degree * v - _neighbour_sum(mask * v))
+
+    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).sum(dim=(2, 3), keepdim=True)
+
+    b = mask * _neighbour_sum((1 - mask) * x)
+    v = torch.zeros_like(x)
+    res, direction = b.clone(), b.clone()
+    rr = dot(res, res)
+    stop = (tol**2) * rr.clamp_min(torch.finfo(x.dtype).tiny)
+    for _ in range(max_iter or 10 * (x.shape[2] + x.shape[3])):
+        active = rr > stop
+        if not bool(active.any()):
+            break
+        ad = apply(direction)
+        alpha = torch.where(active, rr / dot(direction, ad).clamp_min(torch.finfo(x.dtype).tiny),
+                            torch.zeros_like(rr))
+        v = v + alpha * direction
+        res = res - alpha * ad
+        rr_new = dot(res, res)
+        beta = torch.where(active, rr_new / rr.clamp_min(torch.finfo(x.dtype).tiny),
+                           torch.zeros_like(rr))
+        direction = torch.where(active, res + beta * direction, direction)
+        rr = torch.where(active, rr_new, rr)
+    return torch.where(removed.expand_as(x), v, x)

@@ -1,0 +1,103 @@
+"""The evaluation report: tables, figures and one self-describing HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+from ..evaluation.results import EvaluationResult
+from ..io import atomic_write_bytes
+from .figures import curves_figure, heatmap_grid
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3} td.method{text-align:left;font-weight:600}
+td.best{background:#e6f4ea;font-weight:700} .ci{color:#777;font-size:12px}
+.cat{font-size:11px;color:#666;font-weight:normal} img{max-width:100%;margin:0.5em 0}
+.errors{color:#a00} .scroll{overflow-x:auto} code{background:#f5f5f5;padding:1px 4px}
+"""
+_CHECK = """
+window.addEventListener('load', function () {
+  var imgs = Array.from(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);
+  document.body.setAttribute('data-table-rows',
+    document.querySelectorAll('table.metrics tbody tr').length);
+});
+"""
+
+
+def _cell(row: dict | None, best: bool) -> str:
+    if row is None or not math.isfinite(row["mean"]):
+        return "<td>—</td>"
+    ci = f' <span class="ci">±{row["ci95"]:.3f}</span>' if math.isfinite(row["ci95"]) else ""
+    star = " ★" if best else ""
+    return f'<td class="{"best" if best else ""}">{row["mean"]:.3f}{ci}{star}</td>'
+
+
+def _table(result: EvaluationResult, dataset: str) -> str:
+    rows = [r for r in result.summary() if r["dataset"] == dataset]
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    best = result.best()
+    cells = {(r["method"], r["metric"]): r for r in rows}
+    head = "".join(
+        f'<th>{html.escape(m)} {"↑" if result.metric_info[m]["higher_is_better"] else "↓"}'
+        f'<br><span class="cat">{html.escape(result.metric_info[m]["category"])}</span></th>'
+        for m in metrics)
+    body = "".join(
+        f'<tr><td class="method">{html.escape(method)}</td>'
+        + "".join(_cell(cells.get((method, m)), best.get((dataset, m)) == method)
+                  for m in metrics) + "</tr>"
+        for method in methods)
+    return (f'<table class="metrics"><thead><tr><th>method</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def write_report(result: EvaluationResult, out: Path) -> Path:
+    """Write tables, PNG figures and ``report.html`` into ``out``; return the HTML path."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    datasets = list(result.config.get("datasets", {}))
+    for dataset in datasets:
+        figures = []
+        if result.curves.get(dataset):
+            path = curves_figure(result.curves[dataset], out / f"curves_{dataset}.png",
+                                 f"{dataset}: deletion / insertion (mean of first samples)")
+            figures.append(path.name)
+        if result.maps.get(dataset):
+            labels = [f"target {t}" for t in result.shown_targets.get(dataset, [])]
+            path = heatmap_grid(result.images[dataset], result.maps[dataset],
+                                out / f"heatmaps_{dataset}.png",
+                                f"{dataset}: attributions for the target class", labels)
+            figures.append(path.name)
+        result.figures.update({f"{dataset}:{f.split('_')[0]}": f for f in figures})
+        info = result.config["datasets"][dataset]
+        imgs = "".join(f'<img src="{html.escape(f)}" alt="{html.escape(f)}">' for f in figures)
+        sections.append(
+            f"<h2>{html.escape(dataset)}</h2><p>{html.escape(str(info.get('source', '')))}"
+            f" — {info.get('n')} samples</p><div class=\"scroll\">{_table(result, dataset)}</div>"
+            f"{imgs}")
+    errors = "".join(
+        f"<li><code>{html.escape(e['dataset'])} / {html.escape(e['method'])} / "
+        f"{html.escape(str(e.get('metric') or '—'))}</code>: {html.escape(e['error'])}</li>"
+        for e in result.errors)
+    cfg = {k: v for k, v in result.config.items() if k != "datasets"}
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>faithmap evaluation report</title><style>{_STYLE}</style><script>{_CHECK}</script>
+</head><body><h1>faithmap evaluation report</h1>
+<p>Model <code>{html.escape(str(result.config.get('model')))}</code>. Each cell: mean over
+samples <span class="ci">± 95% CI</span>; ↑ higher is better, ↓ lower is better; ★ best
+method per metric.</p>
+{''.join(sections)}
+<h2>Errors</h2>{f'<ul class="errors">{errors}</ul>' if errors else '<p>none</p>'}
+<h2>Configuration</h2><pre>{html.escape(json.dumps(cfg, indent=1, default=str))}</pre>
+<p>Per-sample scores: <a href="results.csv">results.csv</a>, aggregates:
+<a href="summary.csv">summary.csv</a>, everything: <a href="results.json">results.json</a>.</p>
+</body></html>"""
+    result.write_tables(out)
+    return atomic_write_bytes(out / "report.html", page.encode())

@@ -1,0 +1,436 @@
+"""Faithfulness metrics: hand-computed values, literal references, Quantus cross-checks,
+seeding, batch-size invariance, model safety, input errors and metadata."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import faithmap as fm
+from faithmap import data as fm_data
+from faithmap.core.errors import InvalidInputError, ModelModeError, TargetError
+from faithmap.metrics import faithfulness as ff
+from faithmap.metrics.perturbation import linear_impute, pixel_ranks
+from model_checks import assert_same_fingerprint, fingerprint
+
+MODEL_METRICS = {
+    "deletion": {},
+    "insertion": {},
+    "insertion_deletion": {},
+    "pixel_flipping": {"features_in_step": 16},
+    "lerf_morf_gap": {"features_in_step": 16},
+    "road": {"percentages": (0.2, 0.6)},
+    "fidelity": {},
+    "faithfulness_correlation": {"n_runs": 6, "subset_size": 20},
+}
+HIGHER_IS_BETTER = {"deletion": False, "insertion": True, "insertion_deletion": True,
+                    "pixel_flipping": False, "lerf_morf_gap": True, "road": False,
+                    "fidelity": False, "faithfulness_correlation": True}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The 2 shared cores are oversubscribed; intra-op threads only spin here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    """A real small model: an MLP trained for 3 epochs on the bundled MNIST digits (~2 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x, y = fm_data.load("mnist", "train")
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for idx in torch.randperm(len(x), generator=g).split(100):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    torch.set_num_threads(threads)
+    xt, yt = fm_data.load("mnist", "test")
+    return model.eval(), xt[::25].contiguous(), yt[::25].clone()
+
+
+def linear_model(w: torch.Tensor, two_class: bool = False) -> nn.Module:
+    """f(x) = w·x (one logit), or logits (w·x, 0) so that p_0 = sigmoid(w·x)."""
+    lin = nn.Linear(w.numel(), 2 if two_class else 1, bias=False)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.weight[0] = w.flatten()
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+# ---------------------------------------------------------------- hand-computed values
+
+X22 = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+W22 = torch.tensor([[1.0, -1.0], [2.0, 0.5]])  # contributions w⊙x = [1, -2, 6, 2]
+
+
+def test_deletion_insertion_exact_on_2x2():
+    model, a = linear_model(W22), (W22 * X22)
+    fractions, curve = ff.perturbation_curve(model, X22, a, 0, step=1, score="logit")
+    assert torch.allclose(fractions, torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    assert torch.allclose(curve, torch.tensor([[7.0, 1.0, -1.0, -2.0, 0.0]]))
+    # trapezoid: 0.25·((7+1)/2 + (1−1)/2 + (−1−2)/2 + (−2+0)/2) = 0.375
+    assert ff.deletion(model, X22, a, 0, step=1, score="logit").item() == pytest.approx(0.375)
+    # insertion onto zeros: 0, 6, 8, 9, 7 → 0.25·(3 + 7 + 8.5 + 8) = 6.625
+    ins = ff.insertion(model, X22, a, 0, step=1, substrate="zeros", score="logit")
+    assert ins.item() == pytest.approx(6.625)
+    # step 3: 0, 3, 4 pixels removed → 7, −2, 0 at x = 0, 0.75, 1
+    d3 = ff.deletion(model, X22, a, 0, step=3, score="logit")
+    assert d3.item() == pytest.approx(0.75 * (7 - 2) / 2 + 0.25 * (-2 + 0) / 2)
+
+
+def test_probability_score_exact_on_2x2():
+    model = linear_model(W22, two_class=True)
+    d = ff.deletion(model, X22, W22 * X22, 0, step=2)
+    s = [1 / (1 + math.exp(-v)) for v in (7.0, -1.0, 0.0)]
+    assert d.item() == pytest.approx(0.5 * ((s[0] + s[1]) / 2 + (s[1] + s[2]) / 2), abs=1e-6)
+
+
+def test_w_times_x_is_the_best_deletion_order_of_all_orderings():
+    model, a = linear_model(W22), W22 * X22
+    best = ff.deletion(model, X22, a, 0, step=1, score="logit").item()
+    scores = []
+    for perm in itertools.permutations(range(4)):
+        ranked = torch.tensor(perm, dtype=torch.float32).view(1, 1, 2, 2)
+        scores.append(ff.deletion(model, X22, -ranked, 0, step=1, score="logit").item())
+    assert best == pytest.approx(min(scores))
+    assert sum(s > best + 1e-6 for s in scores) == 23  # the optimum is unique
+
+
+def test_ties_break_by_row_major_index():
+    ranks = pixel_ranks(torch.tensor([[[1.0, 3.0], [3.0, 1.0]]]))
+    assert ranks.tolist() == [[2, 0, 1, 3]]
+    assert pixel_ranks(torch.tensor([[[1.0, 3.0], [3.0, 1.0]]]), "lerf").tolist() == [[0, 2, 3, 1]]
+
+
+def test_substrates():
+    x = torch.rand(2, 3, 8, 8)
+    model, a = linear_model(torch.ones(3 * 64)), torch.rand(2, 3, 8, 8)
+    _, c = ff.perturbation_curve(model, x, a, 0, mode="deletion", substrate="mean", step=8,
+                                 score="logit")
+    assert torch.allclose(c[:, -1], x.sum(dim=(1, 2, 3)), atol=1e-4)  # the mean image sums alike
+    _, c = ff.perturbation_curve(model, x, a, 0, mode="insertion", substrate="blur", step=8,
+                                 score="logit")
+    blurred = nn.functional.conv2d(x.view(6, 1, 8, 8), _gauss(), padding=5).sum(dim=(1, 2, 3))
+    assert torch.allclose(c[:, 0], blurred.view(2, 3).sum(1), atol=1e-4)
+    assert torch.allclose(c[:, -1], x.sum(dim=(1, 2, 3)), atol=1e-4)
+
+
+def _gauss() -> torch.Tensor:
+    t = torch.arange(11.0) - 5
+    g = torch.exp(-(t**2) / 50)
+    return (torch.outer(g, g) / g.sum() ** 2).view(1, 1, 11, 11)
+
+
+# ---------------------------------------------------------------- literal references
+
+
+def _literal_deletion_curve(model, x, a, target, step, insert):
+    """One image at a time, one step at a time (a slow, obviously correct reference)."""
+    n, c, h, w = x.shape
+    curves = []
+    for i in range(n):
+        m = a[i].sum(0).flatten()
+        order = sorted(range(h * w), key=lambda p: (-float(m[p]), p))
+        row = []
+        for k in range(math.ceil(h * w / step) + 1):
+            keep = torch.zeros(h * w, dtype=torch.bool)
+            keep[order[: min(k * step, h * w)]] = True
+            if not insert:
+                keep = ~keep
+            img = x[i] * keep.view(1, h, w)
+            with torch.no_grad():
+                row.append(model(img[None]).softmax(1)[0, target[i]].item())
+        curves.append(row)
+    return torch.tensor(curves)
+
+
+@pytest.mark.parametrize("insert", [False, True])
+def test_curve_matches_literal_reference(cnn, x_small, insert):
+    a = torch.randn(x_small.shape, generator=torch.Generator().manual_seed(3))
+    target = [0, 1, 2, 3]
+    _, ours = ff.perturbation_curve(cnn, x_small, a, target, step=7, substrate="zeros",
+                                    mode="insertion" if insert else "deletion")
+    ref = _literal_deletion_curve(cnn, x_small, a, target, 7, insert)
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_fidelity_matches_formula(cnn, x_small):
+    a = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        p = cnn(x_small).softmax(1)
+        c = p.argmax(1)
+        e = a - a.mean(dim=(1, 2, 3), keepdim=True)
+        q = cnn(e * x_small).softmax(1)
+    ref = -torch.log(q[range(4), c] / p[range(4), c])
+    assert torch.allclose(ff.fidelity(cnn, x_small, a), ref, atol=1e-5)
+    same = ff.fidelity(cnn, x_small, a.expand(4, 3, 16, 16).contiguous())
+    assert torch.allclose(same, ref, atol=1e-5)  # a 1-channel map is broadcast over channels
+
+
+def test_fidelity_clamps_log_of_zero():
+    model = linear_model(torch.tensor([1000.0, 0, 0, 0]), two_class=True)
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    a = torch.tensor([[[[-1.0, 1.0], [1.0, 1.0]]]])  # E − mean E flips the sign of pixel 0
+    sf = ff.fidelity(model, x, a, 0, eps=1e-12)
+    assert torch.isfinite(sf).all() and sf.item() == pytest.approx(-math.log(1e-12), rel=1e-4)
+
+
+def test_faithfulness_correlation_matches_literal_reference(cnn, x_small):
+    a = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    subsets = torch.stack([torch.randperm(256, generator=torch.Generator().manual_seed(i))
+                           .view(8, 32)[:, :10] for i in range(4)])
+    ours = ff.faithfulness_correlation(cnn, x_small, a, [0, 1, 2, 3], subsets=subsets)
+    for i in range(4):
+        drops, sums = [], []
+        with torch.no_grad():
+            f0 = cnn(x_small[i : i + 1])[0, i].item()
+            for s in subsets[i]:
+                img = x_small[i].clone().flatten(1)
+                img[:, s] = 0.0
+                drops.append(f0 - cnn(img.view(1, 3, 16, 16))[0, i].item())
+                sums.append(a[i].sum(0).flatten()[s].sum().item())
+        assert ours[i].item() == pytest.approx(np.corrcoef(sums, drops)[0, 1], abs=1e-5)
+
+
+# ---------------------------------------------------------------- ROAD imputation
+
+
+def _dense_impute(x: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """Build and solve the ROAD system densely: Σ_q w_pq (v_p − v_q) = 0 for removed p."""
+    h, w = removed.shape
+    weights = {(-1, -1): 1 / 12, (-1, 0): 1 / 6, (-1, 1): 1 / 12, (0, -1): 1 / 6,
+               (0, 1): 1 / 6, (1, -1): 1 / 12, (1, 0): 1 / 6, (1, 1): 1 / 12}
+    unknown = [(i, j) for i in range(h) for j in range(w) if removed[i, j]]
+    col = {p: k for k, p in enumerate(unknown)}
+    out = x.clone()
+    for ch in range(x.shape[0]):
+        a = torch.zeros(len(unknown), len(unknown), dtype=torch.float64)
+        b = torch.zeros(len(unknown), dtype=torch.float64)
+        for (i, j), k in col.items():
+            for (di, dj), wt in weights.items():
+                q = (i + di, j + dj)
+                if 0 <= q[0] < h and 0 <= q[1] < w:
+                    a[k, k] += wt
+                    if q in col:
+                        a[k, col[q]] -= wt
+                    else:
+                        b[k] += wt * x[ch, q[0], q[1]]
+        v = torch.linalg.solve(a, b)
+        for (i, j), k in col.items():
+            out[ch, i, j] = v[k]
+    return out
+
+
+def test_linear_imputation_matches_dense_solve():
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(3, 2, 5, 6, generator=g, dtype=torch.float64)
+    removed = torch.rand(3, 1, 5, 6, generator=g) < torch.tensor([0.3, 0.6, 0.95]).view(3, 1, 1, 1)
+    removed[2, 0, 0, 0] = False  # keep one pixel so the system is non-singular
+    ours = linear_impute(x, removed, tol=1e-13)
+    for r in range(3):
+        assert torch.allclose(ours[r], _dense_impute(x[r], removed[r, 0]), atol=1e-10)
+    assert torch.equal(ours[~removed.expand_as(x)], x[~removed.expand_as(x)])
+
+
+def test_linear_imputation_agrees_with_quantus():
+    _quantus()
+    from quantus.functions.perturb_func import noisy_linear_imputation
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 7, 9, generator=g, dtype=torch.float64)
+    idx = torch.randperm(63, generator=g)[:30]
+    theirs = noisy_linear_imputation(arr=x.numpy(), indices=idx.numpy(), noise=0.0)
+    removed = torch.zeros(63, dtype=torch.bool)
+    removed[idx] = True
+    ours = linear_impute(x[None], removed.view(1, 1, 7, 9), tol=1e-13)[0]
+    assert np.abs(ours.numpy() - theirs).max() < 1e-10
+
+
+def test_road_seeded_and_noise_free_reference(cnn, x_small):
+    a = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(7))
+    r1 = ff.road(cnn, x_small, a, seed=1)
+    assert torch.equal(r1, ff.road(cnn, x_small, a, seed=1))
+    assert not torch.equal(r1, ff.road(cnn, x_small, a, seed=2))
+    pct = (0.25, 0.5)
+    ours = ff.road(cnn, x_small, a, [0, 1, 2, 3], percentages=pct, noise=0.0, tol=1e-7)
+    ranks = pixel_ranks(a[:, 0])
+    ref = torch.zeros(4)
+    for p in pct:
+        removed = (ranks < round(p * 256)).view(4, 1, 16, 16)
+        imputed = torch.stack([_dense_impute(x_small[i].double(), removed[i, 0])
+                               for i in range(4)]).float()
+        with torch.no_grad():
+            ref += cnn(imputed).softmax(1)[range(4), [0, 1, 2, 3]] / len(pct)
+    assert torch.allclose(ours, ref, atol=1e-4)
+
+
+# ---------------------------------------------------------------- Quantus cross-checks
+
+
+def _quantus():
+    quantus = pytest.importorskip("quantus")
+    warnings.filterwarnings("ignore", module="quantus")
+    return quantus
+
+
+def test_pixel_flipping_agrees_with_quantus(mnist):
+    quantus = _quantus()
+    model, x, y = mnist
+    x, y = x[:6], y[:6]
+    a = torch.randn(6, 1, 28, 28, generator=torch.Generator().manual_seed(8))
+    pf = quantus.PixelFlipping(features_in_step=28, normalise=False, perturb_baseline=0.0,
+                               disable_warnings=True)
+    q_curves = np.asarray(pf(model=model, x_batch=x.numpy(), y_batch=y.numpy(),
+                             a_batch=a.numpy(), device="cpu", softmax=True))
+    _, ours = ff._flipping_curve(model, x, a, y, "morf", 28, 0.0, "probability", "sum", 64)
+    assert np.abs(ours[:, 1:].numpy() - q_curves).max() < 1e-4  # Quantus omits the 0 point
+    # Quantus AUC: trapezoid with dx = 1 over its T points; ours: over [0, 1] from point 0.
+    q_auc = np.trapezoid(q_curves, dx=1, axis=1)
+    t = q_curves.shape[1]
+    ours_auc = ff.pixel_flipping(model, x, a, y, features_in_step=28)
+    converted = ours_auc.numpy() * t - (ours[:, 0] + ours[:, 1]).numpy() / 2
+    assert np.abs(converted - q_auc).max() < 1e-4
+
+
+def test_faithfulness_correlation_agrees_with_quantus(mnist, monkeypatch):
+    quantus = _quantus()
+    model, x, y = mnist
+    x, y = x[:6], y[:6]
+    a = torch.randn(6, 1, 28, 28, generator=torch.Generator().manual_seed(9))
+    drawn, choice = [], np.random.choice
+
+    def recording_choice(*args, **kwargs):
+        drawn.append(choice(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(np.random, "choice", recording_choice)
+    fc = quantus.FaithfulnessCorrelation(nr_runs=20, subset_size=50, normalise=False,
+                                         perturb_baseline=0.0, return_aggregate=False,
+                                         disable_warnings=True)
+    q = np.asarray(fc(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(),
+                      device="cpu"))
+    subsets = torch.as_tensor(np.stack(drawn)).view(20, 6, 50).permute(1, 0, 2)  # run-major
+    ours = ff.faithfulness_correlation(model, x, a, y, subsets=subsets)
+    assert np.abs(ours.numpy() - q).max() < 1e-4
+
+
+# ---------------------------------------------------------------- documented properties
+
+
+def test_lerf_morf_gap_is_zero_for_random_maps_but_not_deletion(mnist):
+    model, x, y = mnist
+    n = x.shape[0]
+    random_map = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(10))
+    ixg = fm.explain(model, x, method="input_x_gradient", target=y)
+    kw = {"features_in_step": 8, "batch_size": 1024}
+    gap_random = ff.lerf_morf_gap(model, x, random_map, y, **kw)
+    gap_ixg = ff.lerf_morf_gap(model, x, ixg, y, **kw)
+    del_random = ff.deletion(model, x, random_map, y, batch_size=1024)
+    with torch.no_grad():
+        p0 = model(x).softmax(1)[range(n), y]
+    # a random map "earns" a deletion AUC well below the clean probability ...
+    assert del_random.mean() < 0.8 * p0.mean()
+    # ... but its gap is zero within noise, and a real explanation's is large
+    se = gap_random.std() / n**0.5
+    assert abs(gap_random.mean()) < max(3 * se, 0.01) and abs(gap_random.mean()) < 0.06
+    assert gap_ixg.mean() > 0.5
+
+
+def test_insertion_beats_deletion_for_a_real_explanation(mnist):
+    model, x, y = mnist
+    ixg = fm.explain(model, x[:10], method="input_x_gradient", target=y[:10])
+    flipped = ff.insertion_deletion(model, x[:10], -ixg, y[:10])
+    assert (ff.insertion_deletion(model, x[:10], ixg, y[:10]) > flipped).all()
+
+
+# ---------------------------------------------------------------- contract
+
+
+@pytest.mark.parametrize("name", list(MODEL_METRICS))
+def test_batch_size_invariance_and_determinism(name, cnn, x_small):
+    fn = getattr(ff, name)
+    a = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(11))
+    opts = MODEL_METRICS[name]
+    full = fn(cnn, x_small, a, batch_size=None, **opts)
+    assert full.shape == (4,) and full.dtype == x_small.dtype
+    assert torch.allclose(fn(cnn, x_small, a, batch_size=5, **opts), full, atol=1e-5)
+    assert torch.equal(fn(cnn, x_small, a, batch_size=5, **opts),
+                       fn(cnn, x_small, a, batch_size=5, **opts))
+    first = fn(cnn, x_small[:1], a[:1], batch_size=3, **opts)
+    assert torch.allclose(first, full[:1], atol=1e-5)  # a sample's score ignores the others
+
+
+@pytest.mark.parametrize("name", list(MODEL_METRICS))
+def test_metadata_and_registry(name):
+    fn = getattr(ff, name)
+    assert fn.category == "faithfulness" and fn.kind == "model"
+    assert fn.higher_is_better is HIGHER_IS_BETTER[name]
+    assert fm.metrics.get_metric(name) is fn
+    assert name in ff.__all__
+
+
+@pytest.mark.parametrize("name", list(MODEL_METRICS))
+def test_model_unchanged_and_errors(name, cnn, x_small):
+    fn, opts = getattr(ff, name), MODEL_METRICS[name]
+    a = torch.rand(4, 3, 16, 16)
+    before = fingerprint(cnn)
+    fn(cnn, x_small, a, **opts)
+    with pytest.raises(TargetError):
+        fn(cnn, x_small, a, 5, **opts)  # the model has 5 classes
+    with pytest.raises(TargetError):
+        fn(cnn, x_small, a, [0, 1], **opts)
+    with pytest.raises(InvalidInputError):
+        fn(cnn, x_small, torch.full_like(a, math.nan), **opts)
+    with pytest.raises(InvalidInputError):
+        fn(cnn, x_small, a[:, :, :8], **opts)
+    with pytest.raises(InvalidInputError):
+        fn(cnn, x_small[0], a, **opts)
+    with pytest.raises(InvalidInputError):
+        fn(cnn, torch.full_like(x_small, math.inf), a, **opts)
+    assert_same_fingerprint(before, fingerprint(cnn))
+    cnn.train()
+    with pytest.raises(ModelModeError):
+        fn(cnn, x_small, a, **opts)
+    cnn.eval()
+
+
+def test_bad_options(cnn, x_small):
+    a = torch.rand(4, 1, 16, 16)
+    with pytest.raises(ValueError, match="substrate"):
+        ff.deletion(cnn, x_small, a, substrate="noise")
+    with pytest.raises(ValueError, match="step"):
+        ff.deletion(cnn, x_small, a, step=0)
+    with pytest.raises(ValueError, match="mode"):
+        ff.perturbation_curve(cnn, x_small, a, mode="both")
+    with pytest.raises(ValueError, match="order"):
+        ff.pixel_flipping(cnn, x_small, a, order="random")
+    with pytest.raises(ValueError, match="score"):
+        ff.insertion(cnn, x_small, a, score="prob")
+    with pytest.raises(ValueError, match="percentages"):
+        ff.road(cnn, x_small, a, percentages=(0.5, 1.0))
+    with pytest.raises(ValueError, match="subset_size"):
+        ff.faithfulness_correlation(cnn, x_small, a, subset_size=1000)
+    with pytest.raises(ValueError, match="batch_size"):
+        ff.deletion(cnn, x_small, a, batch_size=0)
+
+
+def test_default_step_gives_about_224_steps(cnn):
+    x = torch.rand(1, 1, 28, 28)
+    model = linear_model(torch.ones(784))
+    fractions, _ = ff.perturbation_curve(model, x, x, 0, score="logit")
+    assert fractions.numel() == 197 and fractions[0] == 0 and fractions[-1] == 1

@@ -1,0 +1,214 @@
+"""Robustness metrics: max-sensitivity (Quantus cross-check) and manipulation attacks."""
+
+import numpy as np
+import pytest
+import torch
+
+import faithmap as fm
+from faithmap.attacks.manipulation import default_region, manipulate, softplus_copy
+from faithmap.core.errors import InvalidInputError
+from faithmap.core.registry import as_explain_fn as explainer_for
+from faithmap.core.targets import Target
+from faithmap.metrics.robustness import manipulation_attack, max_sensitivity, sensitivity_noise
+from model_checks import assert_same_fingerprint, fingerprint
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.rand(3, 3, 12, 12, generator=torch.Generator().manual_seed(3))
+
+
+def _all_noise(x, n_samples, radius, seed):
+    rows = torch.arange(x.shape[0] * n_samples)
+    return sensitivity_noise(x, rows, n_samples, radius, seed).view(
+        x.shape[0], n_samples, *x.shape[1:])
+
+
+# --- max-sensitivity -----------------------------------------------------------------------
+
+def test_max_sensitivity_matches_quantus_with_identical_noise(cnn, x):
+    quantus = pytest.importorskip("quantus")
+    s, radius = 4, 0.1
+    explainer = fm.Saliency(cnn)
+    a = explainer(x)
+    ours = max_sensitivity(cnn, x, a, explainer="saliency", radius=radius, n_samples=s, seed=7)
+    noise = _all_noise(x, s, radius, 7).numpy()
+    step = iter(range(s))
+
+    def perturb(arr, indices=None, indexed_axes=None, **kwargs):
+        return arr + noise[:, next(step)].reshape(arr.shape)
+
+    def explain(model, inputs, targets, **kwargs):
+        return explainer(torch.as_tensor(inputs), torch.as_tensor(targets)).numpy()
+
+    y = cnn(x).argmax(1).numpy()
+    theirs = quantus.MaxSensitivity(nr_samples=s, perturb_func=perturb, disable_warnings=True)(
+        model=cnn, x_batch=x.numpy(), y_batch=y, a_batch=a.numpy(), explain_func=explain)
+    assert np.allclose(ours.numpy(), theirs, atol=1e-4)
+
+
+def test_max_sensitivity_literal_reference(cnn, x):
+    explainer = fm.IntegratedGradients(cnn, n_steps=3)
+    a = explainer(x)
+    ours = max_sensitivity(cnn, x, a, explainer=explainer, n_samples=3, radius=0.05, seed=1)
+    noise = _all_noise(x, 3, 0.05, 1)
+    y = cnn(x).argmax(1)
+    for i in range(x.shape[0]):
+        worst = 0.0
+        for d in range(3):
+            e = explainer(x[i:i + 1] + noise[i, d], y[i:i + 1])
+            worst = max(worst, float((e - a[i]).norm() / a[i].norm()))
+        assert ours[i].item() == pytest.approx(worst, rel=1e-4)
+
+
+def test_max_sensitivity_seeded_batch_size_invariant_and_noise_in_ball(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    kw = dict(explainer="saliency", n_samples=5, radius=0.2)
+    s1 = max_sensitivity(cnn, x, a, seed=3, batch_size=None, **kw)
+    assert torch.allclose(s1, max_sensitivity(cnn, x, a, seed=3, batch_size=4, **kw))
+    assert torch.allclose(s1, max_sensitivity(cnn, x, a, seed=3, batch_size=1, **kw))
+    assert not torch.allclose(s1, max_sensitivity(cnn, x, a, seed=4, **kw))
+    noise = _all_noise(x, 5, 0.2, 3)
+    assert noise.abs().max() <= 0.2 and noise.abs().max() > 0.19
+    assert torch.equal(max_sensitivity(cnn, x, a, radius=0.0, explainer="saliency"),
+                       torch.zeros(3))
+
+
+def test_max_sensitivity_explainer_forms_agree(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    by_name = max_sensitivity(cnn, x, a, explainer="saliency", n_samples=2)
+    by_object = max_sensitivity(cnn, x, a, explainer=fm.Saliency(cnn), n_samples=2)
+    by_callable = max_sensitivity(
+        cnn, x, a, explainer=lambda m, xx, t: fm.explain(m, xx, "saliency", t), n_samples=2)
+    assert torch.allclose(by_name, by_object) and torch.allclose(by_name, by_callable)
+
+
+def test_max_sensitivity_errors(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    with pytest.raises(ValueError, match="explainer="):
+        max_sensitivity(cnn, x, a)
+    with pytest.raises(InvalidInputError, match="do not match"):
+        max_sensitivity(cnn, x, a[:2], explainer="saliency")
+    with pytest.raises(InvalidInputError, match="all zero"):
+        max_sensitivity(cnn, x, torch.zeros_like(a), explainer="saliency")
+    with pytest.raises(ValueError, match="out of range"):
+        max_sensitivity(cnn, x, a, targets=99, explainer="saliency", n_samples=1)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        max_sensitivity(cnn, x * float("nan"), a, explainer="saliency")
+    with pytest.raises(ValueError, match="n_samples"):
+        max_sensitivity(cnn, x, a, explainer="saliency", n_samples=0)
+
+
+# --- manipulation attack -------------------------------------------------------------------
+
+ATTACKS = ("topk", "targeted", "mass_center")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_gradient_attack_keeps_label_and_ball_and_moves_explanation(cnn, x, attack):
+    explainer = fm.Saliency(cnn)
+    a = explainer(x)
+    target = Target(None, 3).resolve_with(cnn, x)
+    x_hat, a_hat, k = manipulate(
+        cnn, x, a, target, explainer, "saliency", attack=attack, k=None, epsilon=0.05,
+        steps=4, step_size=None, target_region=None, input_range=(0.0, 1.0), beta=10.0,
+        n_candidates=4, seed=0, batch_size=32)
+    assert k == round(0.1 * 144)
+    assert (x_hat - x).abs().max() <= 0.05 + 1e-6
+    assert x_hat.min() >= 0 and x_hat.max() <= 1
+    assert torch.equal(cnn(x_hat).argmax(1), cnn(x).argmax(1))
+    assert torch.allclose(a_hat, explainer(x_hat), atol=1e-6)
+    moved = (x_hat != x).flatten(1).any(1)
+    assert bool(moved.any())
+    score = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.05,
+                                steps=4)
+    assert bool((score[moved] < 1).all()) and bool((score[~moved] == 1).all())
+
+
+def test_attack_scores_seeded_and_batch_size_invariant(cnn, x):
+    for explainer in ("input_x_gradient", "gradcam"):  # gradient / random-search paths
+        a = fm.get_explainer(explainer, cnn)(x)
+        kw = dict(explainer=explainer, steps=2, epsilon=0.05, n_candidates=3, seed=5)
+        s1 = manipulation_attack(cnn, x, a, batch_size=None, **kw)
+        s2 = manipulation_attack(cnn, x, a, batch_size=3, **kw)
+        assert torch.allclose(s1, s2), explainer
+        ss = manipulation_attack(cnn, x, a, score="sensitivity", **kw)
+        assert torch.allclose(ss, manipulation_attack(cnn, x, a, score="sensitivity", **kw))
+        assert bool((ss >= 0).all()) and bool(((s1 >= 0) & (s1 <= 1)).all())
+
+
+def test_zero_budget_means_unattacked(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    for attack in ATTACKS:
+        s = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.0,
+                                steps=2)
+        assert torch.equal(s, torch.ones(3))
+        ss = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.0,
+                                 steps=2, score="sensitivity")
+        assert torch.equal(ss, torch.zeros(3))
+
+
+@pytest.mark.parametrize("explainer", ["integrated_gradients", "smoothgrad", "vargrad"])
+def test_attack_runs_for_multiplied_explainers(cnn, x, explainer):
+    e = fm.get_explainer(explainer, cnn, n_samples=2) if "grad" in explainer[-4:] else \
+        fm.get_explainer(explainer, cnn, n_steps=3)
+    a = e(x)
+    s = manipulation_attack(cnn, x, a, explainer=e, steps=2, epsilon=0.05, batch_size=4)
+    assert s.shape == (3,) and bool(((s >= 0) & (s <= 1)).all())
+
+
+def test_softplus_surrogate_is_a_copy(cnn):
+    before = fingerprint(cnn)
+    soft = softplus_copy(cnn, 5.0)
+    assert not any(isinstance(m, torch.nn.ReLU) for m in soft.modules())
+    assert any(isinstance(m, torch.nn.ReLU) for m in cnn.modules())
+    assert_same_fingerprint(before, fingerprint(cnn))
+
+
+def test_default_target_region_is_bottom_right():
+    r = default_region(16, 16, torch.device("cpu"))
+    assert r.sum() == 16 and r[12:, 12:].all()
+    assert default_region(448, 448, torch.device("cpu")).sum() == 64
+
+
+def test_model_unchanged_by_robustness_metrics(cnn, x):
+    before = fingerprint(cnn)
+    a = fm.Saliency(cnn)(x)
+    max_sensitivity(cnn, x, a, explainer="saliency", n_samples=2)
+    for explainer in ("saliency", "gradcam"):
+        manipulation_attack(cnn, x, fm.get_explainer(explainer, cnn)(x), explainer=explainer,
+                            steps=1, epsilon=0.05, n_candidates=2)
+    with pytest.raises(ValueError):
+        manipulation_attack(cnn, x, a, targets=99, explainer="saliency", steps=1)
+    assert_same_fingerprint(before, fingerprint(cnn))
+
+
+def test_attack_errors(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    with pytest.raises(ValueError, match="attack"):
+        manipulation_attack(cnn, x, a, explainer="saliency", attack="nope")
+    with pytest.raises(ValueError, match="score"):
+        manipulation_attack(cnn, x, a, explainer="saliency", score="nope")
+    with pytest.raises(InvalidInputError, match="input_range"):
+        manipulation_attack(cnn, x * 3, a, explainer="saliency")
+    with pytest.raises(ValueError, match="k="):
+        manipulation_attack(cnn, x, a, explainer="saliency", k=10_000)
+    with pytest.raises(InvalidInputError, match="target_region"):
+        manipulation_attack(cnn, x, a, explainer="saliency", attack="targeted",
+                            target_region=torch.ones(5, 5))
+
+
+def test_explainer_for_moves_an_explainer_to_another_model(cnn):
+    import copy
+
+    other = copy.deepcopy(cnn)
+    e = fm.IntegratedGradients(cnn, n_steps=3)
+    moved = explainer_for(e, other)
+    assert moved.model is other and e.model is cnn and moved.n_steps == 3
+
+
+def test_metadata():
+    assert max_sensitivity.higher_is_better is False
+    assert manipulation_attack.higher_is_better is True
+    for fn in (max_sensitivity, manipulation_attack):
+        assert fn.category == "robustness" and fn.kind == "model"
