@@ -3,7 +3,8 @@
 Saliency, Integrated Gradients (50 steps) and SmoothGrad (50 samples) on torchvision
 resnet18 (random weights), 224², batch 8, CPU. Ours and Captum are timed alternately in
 one run (same chunk budget: Captum's internal_batch_size / nt_samples_batch_size = ours);
-the raw cost is n × the median time of one forward+backward of the same batch. Peak memory
+the raw cost is n plain forward+backward passes of the same batch, timed in the same
+alternation (ours, Captum, raw), so machine drift hits all three equally. Peak memory
 (max RSS of a fresh process) is measured for IG at several ``batch_size`` budgets.
 
     python benchmarks/bench_gradients.py [--heavy-repeats 1] [--size 224] [--batch 8] [--device cpu]
@@ -37,15 +38,15 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def raw_forward_backward(model, x, device: str, repeats: int = 5) -> float:
-    """Median seconds of one forward+backward (input gradient) of the batch."""
+def raw_passes(model, x, n: int):
+    """n plain forward+backward passes (input gradient) of the batch: the raw cost."""
 
-    def once():
-        xi = x.clone().requires_grad_(True)
-        torch.autograd.grad(model(xi)[:, 0].sum(), xi)
+    def run():
+        for _ in range(n):
+            xi = x.clone().requires_grad_(True)
+            torch.autograd.grad(model(xi)[:, 0].sum(), xi)
 
-    once()
-    return statistics.median(timed(once, device) for _ in range(repeats))
+    return run
 
 
 def cases(model, x, batch_size: int):
@@ -107,24 +108,23 @@ def main() -> None:
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval().to(args.device)
     x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
-    fb = raw_forward_backward(model, x, args.device)
     device_name = (torch.cuda.get_device_name() if args.device == "cuda"
                    else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads")
     print(f"# resnet18, {args.size}², batch {args.batch}, {args.device} ({device_name}), "
           f"torch {torch.__version__}, chunk budget {args.batch_size} rows")
-    print(f"# one forward+backward of the batch: {fb * 1000:.1f} ms (median of 5)")
     print("| method | ours (s) | Captum (s) | ours / Captum | raw n×fwd+bwd (s) | ours / raw |")
     print("|---|---|---|---|---|---|")
     for name, (n, ours, theirs) in cases(model, x, args.batch_size).items():
         if n == 1:  # warm-up (the heavier methods run warm after this one)
             ours(), theirs()
-        t_ours, t_captum = [], []
+        raw_fn = raw_passes(model, x, n)
+        t_ours, t_captum, t_raw = [], [], []
         for _ in range(args.repeats if n == 1 else args.heavy_repeats):  # alternate: drift
-            # hits both equally
+            # hits all three equally
             t_ours.append(timed(ours, args.device))
             t_captum.append(timed(theirs, args.device))
-        o, c = statistics.median(t_ours), statistics.median(t_captum)
-        raw = n * fb
+            t_raw.append(timed(raw_fn, args.device))
+        o, c, raw = (statistics.median(t) for t in (t_ours, t_captum, t_raw))
         print(f"| {name} | {o:.3f} | {c:.3f} | {o / c:.2f} | {raw:.3f} | {o / raw:.2f} |",
               flush=True)
     if not args.no_memory and args.device == "cpu":

@@ -11,7 +11,7 @@ largest difference between the two libraries' curves.
 Max-sensitivity (Saliency explainer, 10 draws, radius 0.2) on 16 images 3×32×32, the same
 uniform noise fed to Quantus through its perturb_func.
 
-    python benchmarks/bench_metrics.py [--images 64] [--size 224] [--repeats 1] [--threads 1]
+    python benchmarks/bench_metrics.py [--images 64] [--size 224] [--repeats 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ def small_cnn(in_channels: int = 1, classes: int = 10) -> nn.Module:
     ).eval()
 
 
-def timed(fn):
+def timed(fn, device: str = "cpu"):
+    if device == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     out = fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start, out
 
 
@@ -56,20 +60,22 @@ def insert_original(arr, indices, source, **kwargs):
     return out
 
 
-def quantus_curves(quantus, model, x, a, y, step: int, insert: bool) -> np.ndarray:
+def quantus_curves(quantus, model, x, a, y, step: int, insert: bool,
+                   device: str = "cpu") -> np.ndarray:
     kwargs = {"perturb_func": insert_original, "perturb_func_kwargs": {"source": x.numpy()}}
     pf = quantus.PixelFlipping(features_in_step=step, normalise=False, perturb_baseline=0.0,
                                disable_warnings=True, **(kwargs if insert else {}))
     start = np.zeros_like(x.numpy()) if insert else x.numpy()
     return np.asarray(pf(model=model, x_batch=start, y_batch=y, a_batch=a.numpy(),
-                         device="cpu", softmax=True, batch_size=len(x)))
+                         device=device, softmax=True, batch_size=len(x)))
 
 
 def bench_deletion_insertion(args, quantus) -> list[tuple]:
-    model = small_cnn()
+    model = small_cnn().to(args.device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(args.images, 1, args.size, args.size, generator=g)
     a = torch.randn(x.shape, generator=g)
+    xd, ad = x.to(args.device), a.to(args.device)
     y = np.zeros(len(x), dtype=np.int64)
     step = args.size * args.size // 224
     rows = []
@@ -77,13 +83,13 @@ def bench_deletion_insertion(args, quantus) -> list[tuple]:
         ours_t, theirs_t = [], []
         for _ in range(args.repeats):
             t, (_, ours) = timed(lambda m=mode: ff.perturbation_curve(
-                model, x, a, 0, mode=m, step=step, substrate="zeros",
-                batch_size=args.batch_size))
+                model, xd, ad, 0, mode=m, step=step, substrate="zeros",
+                batch_size=args.batch_size), args.device)
             ours_t.append(t)
-            t, theirs = timed(lambda m=mode: quantus_curves(quantus, model, x, a, y, step,
-                                                             m == "insertion"))
+            t, theirs = timed(lambda m=mode: quantus_curves(
+                quantus, model, x, a, y, step, m == "insertion", args.device), args.device)
             theirs_t.append(t)
-        diff = float(np.abs(ours[:, 1:].numpy() - theirs).max())  # Quantus has no point 0
+        diff = float(np.abs(ours[:, 1:].cpu().numpy() - theirs).max())  # Quantus: no point 0
         o, q = statistics.median(ours_t), statistics.median(theirs_t)
         rows.append((f"{mode}, {ours.shape[1] - 1} steps, {len(x)}×1×{args.size}²", o, q, diff))
     return rows
@@ -134,15 +140,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     import quantus
 
-    print(f"torch {torch.__version__}, quantus {quantus.__version__}, {platform.processor()}, "
-          f"{args.threads} thread(s), batch_size {args.batch_size}\n")
+    where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
+    print(f"torch {torch.__version__}, quantus {quantus.__version__}, {args.device} ({where}), "
+          f"{torch.get_num_threads()} thread(s), batch_size {args.batch_size}\n")
     rows = bench_deletion_insertion(args, quantus)
-    ms = bench_max_sensitivity(quantus)
+    ms = bench_max_sensitivity(quantus) if args.device == "cpu" else "skipped on cuda"
     print("| metric | faithmap (s) | Quantus (s) | speed-up | max |Δ| |")
     print("|---|---:|---:|---:|---:|")
     for name, o, q, diff in rows + ([ms] if isinstance(ms, tuple) else []):

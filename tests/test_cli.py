@@ -92,3 +92,21 @@ def test_torchvision_spec_with_local_weights(tmp_path):
 def test_methods_command_lists_registry():
     result = CliRunner().invoke(main, ["methods"])
     assert result.exit_code == 0 and "integrated_gradients" in result.output.split()
+
+
+def test_zoo_commands():
+    result = CliRunner().invoke(main, ["zoo", "list"])
+    assert result.exit_code == 0 and "mnist_allconv" in result.output
+    result = CliRunner().invoke(main, ["zoo", "info", "mnist_vgg"])
+    assert result.exit_code == 0 and json.loads(result.output)["name"] == "mnist_vgg"
+    result = CliRunner().invoke(main, ["zoo", "info", "nope"])
+    assert result.exit_code == 1 and "unknown zoo model 'nope'" in result.output
+
+
+def test_explain_with_zoo_model(tmp_path):
+    img = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(img)
+    result = CliRunner().invoke(main, ["explain", str(img), "--model", "zoo:mnist_vgg",
+                                       "--method", "gradcam", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "o" / "digit.gradcam.npy").shape == (1, 28, 28)

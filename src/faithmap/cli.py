@@ -288,7 +288,7 @@ def zoo_info(name) -> None:
     try:
         click.echo(json.dumps(fm_zoo.info(name), indent=2))
     except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from exc
 
 
 @zoo.command("train")
@@ -305,7 +305,7 @@ def zoo_train(name, out_dir, seed, epochs) -> None:
         card = fm_zoo.train(name, out_dir=out_dir or f"zoo-{name}", seed=seed, epochs=epochs,
                             verbose=True)
     except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from exc
     click.echo(json.dumps({k: card.get(k) for k in ("name", "test_accuracy", "train_seconds",
                                                       "weights_file")}, indent=2))
 

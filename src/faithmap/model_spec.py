@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +54,8 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
 
         model = zoo.load(rest)
         card = zoo.info(rest)
-        size = card.get("input_size")
-        size = size[-1] if isinstance(size, (list, tuple)) else size
+        sizes = re.findall(r"\d+", str(card.get("input_size", "")))  # e.g. "1×28×28"
+        size = int(sizes[-1]) if sizes else None
         return LoadedModel(model, spec, size, _first_conv_channels(model),
                            list(card.get("class_names", [])))
     module = importlib.import_module(kind)

@@ -7,7 +7,7 @@ captum_attr = pytest.importorskip("captum.attr")
 
 
 def test_wrapped_saliency_equals_ours(cnn, x_small):
-    wrapped = fm.from_captum(captum_attr.Saliency, cnn)
+    wrapped = fm.from_captum(captum_attr.Saliency, model=cnn)
     torch.testing.assert_close(wrapped(x_small), fm.Saliency(cnn)(x_small))
     assert wrapped.metadata["target"] == cnn(x_small).argmax(1).tolist()
 

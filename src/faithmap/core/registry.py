@@ -37,12 +37,12 @@ def available_methods() -> list[str]:
 
 
 def get_explainer(
-    method: str | type[Explainer], model: nn.Module, /, **options: Any
+    method: str | type[Explainer], /, model: nn.Module, **options: Any
 ) -> Explainer:
     """A reusable explainer: a registry name, ``"captum:ClassName"``, or an Explainer class.
 
-    ``method`` and ``model`` are positional-only, so an explainer option may itself be
-    called ``method`` (e.g. Integrated Gradients' integration rule).
+    ``method`` is positional-only, so an explainer option may itself be called ``method``
+    (e.g. Integrated Gradients' integration rule).
     """
     if isinstance(method, type) and issubclass(method, Explainer):
         return method(model, **options)

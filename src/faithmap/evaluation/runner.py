@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ def _call_metric(fn, model, x, attr, targets, masks, explainer, seed, batch_size
     params = inspect.signature(fn).parameters
     extra = {k: v for k, v in (("seed", seed), ("batch_size", batch_size),
                                ("explainer", explainer)) if k in params}
+    if "features_in_step" in params:  # pixel flipping: ~224 steps, not one per pixel
+        extra["features_in_step"] = math.ceil(x.shape[2] * x.shape[3] / 224)
     extra.update(options)
     if fn.kind == "model":
         return fn(model, x, attr, targets, **extra)
@@ -145,6 +148,7 @@ def _run_method(result, d, targets, model, device, method, options, fns, metric_
         return
     failed: set[str] = set()
     spent_explain = spent_metrics = 0.0
+    bar.set_postfix_str(method)
     for start in range(0, len(d.images), block):
         x = d.images[start:start + block].to(device)
         t = targets[start:start + block]

@@ -57,7 +57,7 @@ class CaptumExplainer(Explainer):
 
     name = "captum"
 
-    def __init__(self, captum_class: str | type, model: nn.Module, /, **options: Any) -> None:
+    def __init__(self, captum_class: str | type, /, model: nn.Module, **options: Any) -> None:
         batch_size = options.pop("batch_size", None)
         super().__init__(model, batch_size=batch_size)
         self.captum_class = _captum_class(captum_class)
@@ -112,6 +112,6 @@ class CaptumExplainer(Explainer):
         return f"CaptumExplainer({self.captum_class.__name__}, model={type(self.model).__name__})"
 
 
-def from_captum(captum_class: str | type, model: nn.Module, /, **options: Any) -> CaptumExplainer:
+def from_captum(captum_class: str | type, /, model: nn.Module, **options: Any) -> CaptumExplainer:
     """Wrap a Captum attribution class (or its name in ``captum.attr``) as an explainer."""
     return CaptumExplainer(captum_class, model, **options)

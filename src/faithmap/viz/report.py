@@ -12,7 +12,7 @@ from ..io import atomic_write_bytes
 from .figures import curves_figure, heatmap_grid
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3} td.method{text-align:left;font-weight:600}
