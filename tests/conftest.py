@@ -13,6 +13,15 @@ from torch import nn  # noqa: E402
 from tiny_models import tiny_cnn  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Test models are tiny: one intra-op thread is fastest and keeps shared CPUs responsive."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def cnn() -> nn.Module:
     return tiny_cnn()

@@ -34,15 +34,6 @@ HIGHER_IS_BETTER = {"deletion": False, "insertion": True, "insertion_deletion": 
                     "fidelity": False, "faithfulness_correlation": True}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The 2 shared cores are oversubscribed; intra-op threads only spin here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def mnist():
     """A real small model: an MLP trained for 3 epochs on the bundled MNIST digits (~2 s)."""

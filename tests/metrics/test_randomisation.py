@@ -129,3 +129,13 @@ def test_mprt_leaves_model_unchanged_and_errors(cnn, x):
 def test_metadata():
     assert mprt.higher_is_better is False
     assert mprt.category == "randomisation" and mprt.kind == "model"
+
+
+def test_mprt_with_layer_explainers_runs_on_the_randomised_copy(cnn, x):
+    """Explainers that hook a layer (Grad-CAM, Captum layer methods) must hook the copy."""
+    for explainer in (fm.GradCAM(cnn, layer=cnn.conv3),
+                      fm.from_captum("LayerGradCam", cnn, layer="conv3")):
+        a = explainer(x)
+        scores = mprt(cnn, x, a, explainer=explainer, seed=0)
+        assert scores.shape == (3,) and bool(torch.isfinite(scores).all())
+        assert bool((scores < 0.99).any())  # the map changed with the weights

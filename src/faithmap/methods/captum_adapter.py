@@ -63,21 +63,20 @@ class CaptumExplainer(Explainer):
         self.captum_class = _captum_class(captum_class)
         params = inspect.signature(self.captum_class.__init__).parameters
         self.layer_name: str | None = None
-        self.layer: nn.Module | None = None
         if "layer" in options:
-            self.layer_name, self.layer = find_module(model, options.pop("layer"))
+            self.layer_name, _ = find_module(model, options.pop("layer"))
         self.init_kwargs = {k: options.pop(k) for k in list(options) if k in params}
         self.attribute_kwargs = options
         if batch_size is not None and "internal_batch_size" in inspect.signature(
             self.captum_class.attribute
         ).parameters:
             self.attribute_kwargs.setdefault("internal_batch_size", batch_size)
-        self.spatial = self.layer is not None
+        self.spatial = self.layer_name is not None
 
     def _build(self, forward: nn.Module) -> Any:
         args: list[Any] = [forward]
-        if self.layer is not None:
-            args.append(self.layer)
+        if self.layer_name is not None:  # resolved by name: works on model copies
+            args.append(find_module(self.model, self.layer_name)[1])
         return self.captum_class(*args, **self.init_kwargs)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:

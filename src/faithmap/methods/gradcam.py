@@ -40,9 +40,9 @@ class GradCAM(Explainer):
     ) -> None:
         super().__init__(model, batch_size=batch_size)
         if layer is None:
-            self.layer_name, self.layer = last_module_of_type(model, (nn.Conv2d,))
+            self.layer_name, _ = last_module_of_type(model, (nn.Conv2d,))
         else:
-            self.layer_name, self.layer = find_module(model, layer)
+            self.layer_name, _ = find_module(model, layer)
         if interpolate not in _MODES:
             raise ValueError(f"interpolate must be one of {_MODES}, got {interpolate!r}")
         self.relu = relu
@@ -50,7 +50,8 @@ class GradCAM(Explainer):
 
     def layer_map(self, x: torch.Tensor, target: Target, rows: torch.Tensor | None = None):
         """Σ_k α_k A^k at the layer's resolution (before ReLU and upsampling)."""
-        with capture_output(self.layer, self.layer_name) as record, torch.enable_grad():
+        _, layer = find_module(self.model, self.layer_name)  # by name: works on model copies
+        with capture_output(layer, self.layer_name) as record, torch.enable_grad():
             output = self.model(x.detach().requires_grad_(True).clone())
             scores = target.scores(output, rows)
             activation = record.output
