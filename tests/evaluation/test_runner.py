@@ -81,3 +81,26 @@ def test_mask_metrics_skipped_without_masks(tiny_data):
     result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), data, ["saliency"],
                          ["pointing_game", "sparseness"], progress=False, curve_samples=0)
     assert {r["metric"] for r in result.samples} == {"sparseness"}
+
+
+def test_unreadable_files_are_reported_and_fail_the_cli(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from faithmap.cli import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((30, 30), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["evaluate", "--model", "zoo:mnist_allconv", "--data",
+                                       str(folder), "--methods", "saliency", "--metrics",
+                                       "sparseness", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert len([r for r in saved["samples"] if r["metric"] == "sparseness"]) == 2
+    assert any("broken.png" in e["error"] for e in saved["errors"])
+    assert "broken.png" in (out / "report.html").read_text()

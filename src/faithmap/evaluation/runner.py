@@ -112,6 +112,9 @@ def evaluate(
         d = d.subset(torch.arange(min(n, len(d.images))))
         result.config.setdefault("datasets", {})[d.name] = {**d.info, "n": len(d.images),
                                                            "skipped": d.skipped}
+        result.errors += [{"dataset": d.name, "method": "-", "metric": "input",
+                           "error": f"unreadable file skipped: {path} ({reason})"}
+                          for path, reason in d.skipped]
         targets = d.targets if d.targets is not None else _predicted(model, d.images, device,
                                                                      block)
         images_shown[d.name] = d.images[:heatmap_samples]
