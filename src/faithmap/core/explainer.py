@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .batching import DEFAULT_BATCH_SIZE, check_batch_size
+from .batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from .safety import model_guard
 from .targets import Target, TargetLike
 from .validation import check_input, check_same_device, model_dtype
@@ -49,6 +50,23 @@ class Explainer:
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         """Compute the attribution of ``x`` (validated, detached) for ``target``."""
         raise NotImplementedError
+
+    def map_samples(
+        self,
+        x: torch.Tensor,
+        target: Target,
+        fn: Callable[[torch.Tensor, Target, torch.Tensor | None], torch.Tensor],
+    ) -> torch.Tensor:
+        """``fn(x_chunk, target, rows)`` over the samples in chunks of ``batch_size``.
+
+        In one chunk (``rows=None``) a ``None`` target is resolved from ``fn``'s own forward
+        pass; across several chunks it costs one extra gradient-free forward pass first.
+        """
+        n = x.shape[0]
+        if self.batch_size is None or self.batch_size >= n:
+            return fn(x, target, None)
+        target.resolve_with(self.model, x)
+        return map_rows(n, self.batch_size, lambda rows: fn(x[rows.to(x.device)], target, rows))
 
     def _finish(self, attr: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         expected = (x.shape[0], 1, *x.shape[2:]) if self.spatial else tuple(x.shape)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.batching import DEFAULT_BATCH_SIZE, map_rows
+from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.explainer import Explainer
 from ..core.layers import capture_output, find_module, last_module_of_type
 from ..core.registry import register
@@ -65,13 +65,7 @@ class GradCAM(Explainer):
         return (alpha * activation.detach()).sum(dim=1, keepdim=True)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        n = x.shape[0]
-        if self.batch_size is None or self.batch_size >= n:
-            cam = self.layer_map(x, target)
-        else:
-            target.resolve_with(self.model, x)
-            cam = map_rows(n, self.batch_size,
-                           lambda rows: self.layer_map(x[rows.to(x.device)], target, rows))
+        cam = self.map_samples(x, target, self.layer_map)
         if self.relu:
             cam = cam.clamp_min(0)
         kwargs = {} if self.interpolate in ("nearest", "area") else {"align_corners": False}

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..core.autograd import input_gradient
-from ..core.batching import DEFAULT_BATCH_SIZE, map_rows, sum_rows
+from ..core.batching import DEFAULT_BATCH_SIZE, sum_rows
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.integration import normalise_method, quadrature
@@ -29,17 +29,9 @@ Baseline = float | int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
 
 def _batched_gradient(explainer: Explainer, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """∇f_y(x) for every sample, chunked by the explainer's ``batch_size``.
-
-    In one chunk a ``None`` target is resolved from the same forward pass; across
-    several chunks it costs one extra gradient-free forward pass first.
-    """
-    n, model = x.shape[0], explainer.model
-    if explainer.batch_size is None or explainer.batch_size >= n:
-        return input_gradient(model, x, target)[0]
-    target.resolve_with(model, x)
-    return map_rows(n, explainer.batch_size, lambda rows: input_gradient(
-        model, x[rows.to(x.device)], target, rows)[0])
+    """∇f_y(x) for every sample, chunked by the explainer's ``batch_size``."""
+    return explainer.map_samples(
+        x, target, lambda xs, t, rows: input_gradient(explainer.model, xs, t, rows)[0])
 
 
 @register("saliency")
