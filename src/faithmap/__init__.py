@@ -18,6 +18,7 @@ from .core import (
 )
 from .evaluation import evaluate
 from .methods import (
+    SRD,
     CaptumExplainer,
     GradCAM,
     InputXGradient,
@@ -25,6 +26,7 @@ from .methods import (
     Saliency,
     SmoothGrad,
     VarGrad,
+    apop_predict,
     from_captum,
 )
 
@@ -39,12 +41,14 @@ __all__ = [
     "IntegratedGradients",
     "InvalidInputError",
     "ModelModeError",
+    "SRD",
     "Saliency",
     "SmoothGrad",
     "TargetError",
     "UnsupportedLayerError",
     "VarGrad",
     "__version__",
+    "apop_predict",
     "available_methods",
     "data",
     "evaluate",

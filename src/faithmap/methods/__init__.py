@@ -9,6 +9,7 @@ from .gradients import (  # noqa: I001
     VarGrad,
 )
 from .gradcam import GradCAM
+from .srd import SRD, apop_predict
 from .captum_adapter import CaptumExplainer, from_captum
 
 __all__ = [
@@ -16,8 +17,10 @@ __all__ = [
     "GradCAM",
     "InputXGradient",
     "IntegratedGradients",
+    "SRD",
     "Saliency",
     "SmoothGrad",
     "VarGrad",
+    "apop_predict",
     "from_captum",
 ]

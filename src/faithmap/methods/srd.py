@@ -1,0 +1,144 @@
+"""SRD — Sharing Ratio Decomposition (Han, Kim, Kwak, ICLR 2024, arXiv 2402.03348).
+
+Relevance lives on pointwise feature vectors (PFVs, the C-dim vector at one position of a
+post-ReLU map). Between ReLUs the pre-activation z_p is a sum of contributions c_{q→p}
+(one kernel tap each, plus a bias share ∝ ||W_k v_q||); with sharing ratios
+μ_{q→p} = <c_{q→p}, z_p>/||z_p||² the recursion R^l_q = Σ_p μ_{q→p} R^{l+1}_p conserves
+relevance. It runs as one batched backward pass (see :mod:`.srd_rules`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core.batching import DEFAULT_BATCH_SIZE, chunks
+from ..core.explainer import Explainer
+from ..core.registry import register
+from ..core.safety import model_guard
+from ..core.targets import Target, TargetLike
+from ..core.validation import check_input, check_same_device, model_dtype
+from .srd_graph import Replay, replay, trace
+from .srd_rules import Recorder, signal
+
+_STARTS = ("auto", "head", "cam")
+
+
+@register("srd")
+class SRD(Explainer):
+    """Sharing Ratio Decomposition: a signed N×1×H×W map (N×C×H×W with ``per_channel``).
+
+    ``start="head"`` (the ``"auto"`` choice) decomposes the head with the same rules from
+    the target score (GAP + linear models: R_p = (w_y·v_p + b_y)/HW at the pooled layer, so
+    the pixel map sums to the logit); ``start="cam"`` starts at the last spatial ReLU with
+    the Grad-CAM map Σ_c α_c v_c (the reference code's VGG start). ``contrastive=True``
+    subtracts the per-sample mean of the starting map (at the last spatial ReLU).
+    """
+
+    spatial = True
+
+    def __init__(self, model: nn.Module, *, start: str = "auto", contrastive: bool = False,
+                 per_channel: bool = False, eps: float = 1e-9,
+                 batch_size: int | None = DEFAULT_BATCH_SIZE) -> None:
+        super().__init__(model, batch_size=batch_size)
+        if start not in _STARTS:
+            raise ValueError(f"start must be one of {_STARTS}, got {start!r}")
+        if eps <= 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.start = "head" if start == "auto" else start
+        self.contrastive = bool(contrastive)
+        self.per_channel = bool(per_channel)
+        self.spatial = not per_channel  # type: ignore[misc] - per instance
+        self.eps = float(eps)
+        self._maps: dict[str, torch.Tensor] = {}
+
+    def _replay(self, x: torch.Tensor, rec: Recorder | None) -> Replay:
+        return replay(trace(self.model), x, rec, self.eps)
+
+    def _start_map(self, x: torch.Tensor, target: Target, rows: torch.Tensor, rec: Recorder,
+                   rp: Replay, name: str, z: torch.Tensor) -> torch.Tensor:
+        """The starting relevance map (N×1×h×w) at boundary ``name`` (pre-activation z)."""
+        if self.start == "cam":
+            plain = self._replay(x, None)
+            v = dict((n, b) for n, _, b in plain.boundaries)[name]
+            score = target.scores(plain.output, rows)
+            (g,) = torch.autograd.grad(score.sum(), v)
+            return (g.mean(dim=(2, 3), keepdim=True) * v).sum(dim=1, keepdim=True).detach()
+        score = target.scores(rp.output, rows)
+        torch.autograd.grad(score.sum(), z, retain_graph=True)
+        return rec.maps[name]
+
+    def _explain(self, x: torch.Tensor, target: Target, rows: torch.Tensor) -> tuple:
+        rec = Recorder(self.eps)
+        with torch.enable_grad():
+            rp = self._replay(x, rec)
+            spatial = [(n, z) for n, z, v in rp.boundaries if v.dim() == 4]
+            if not spatial or (self.start == "head" and not self.contrastive):
+                # one pass from the score to the pixels (no cut at a ReLU needed)
+                score = target.scores(rp.output, rows)
+                (g,) = torch.autograd.grad(score.sum(), rp.inputs)
+            else:
+                name, z = spatial[-1]
+                r0 = self._start_map(x, target, rows, rec, rp, name, z)
+                if self.contrastive:
+                    r0 = r0 - r0.mean(dim=(1, 2, 3), keepdim=True)
+                rec.maps[name] = r0
+                (g,) = torch.autograd.grad(z, rp.inputs, signal(r0, z, self.eps))
+        pfv = (rp.inputs * g).detach()
+        return (pfv if self.per_channel else pfv.sum(dim=1, keepdim=True)), rec.maps
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        target.resolve_with(self.model, x)
+        self.metadata["start"] = self.start
+        outs: list[torch.Tensor] = []
+        maps: dict[str, list[torch.Tensor]] = {}
+        for rows in chunks(x.shape[0], self.batch_size):
+            out, rec_maps = self._explain(x[rows.to(x.device)], target, rows)
+            outs.append(out)
+            for k, m in rec_maps.items():
+                maps.setdefault(k, []).append(m)
+        result = torch.cat(outs)
+        self._maps = {k: torch.cat(v).squeeze(1) for k, v in maps.items()}
+        self._maps["input"] = result.sum(dim=1)
+        return result
+
+    def layer_maps(self, x: torch.Tensor, target: TargetLike = None) -> dict[str, torch.Tensor]:
+        """Relevance maps (N×h×w; N for fully connected layers) at every reached ReLU
+        boundary (keyed by the fx node name) and at the input (``"input"``)."""
+        self(x, target)
+        return dict(self._maps)
+
+    def erf(self, x: torch.Tensor, layer: str, position: tuple[int, int]) -> torch.Tensor:
+        """Effective receptive field of one PFV: a one-hot relevance at ``position`` of the
+        ReLU boundary ``layer`` (a key of :meth:`layer_maps`) propagated to the pixels."""
+        check_input(x)
+        check_same_device(self.model, x)
+        inputs = x.detach().to(model_dtype(self.model, x.dtype))
+        with model_guard(self.model), torch.enable_grad():
+            rp = self._replay(inputs, Recorder(self.eps))
+            found = {n: z for n, z, _ in rp.boundaries}
+            if layer not in found:
+                raise KeyError(f"unknown layer {layer!r}; boundaries: {list(found)}")
+            z = found[layer]
+            r0 = torch.zeros_like(z[:, :1])
+            r0[:, :, position[0], position[1]] = 1.0
+            (g,) = torch.autograd.grad(z, rp.inputs, signal(r0, z, self.eps))
+        return (rp.inputs * g).sum(dim=1, keepdim=True).detach().to(x.dtype)
+
+
+def apop_predict(model: nn.Module, x: torch.Tensor, pattern_from: torch.Tensor) -> torch.Tensor:
+    """Logits of ``model`` at ``x`` with every ReLU's activation pattern and every max-pool's
+    routing frozen from ``pattern_from`` (same shape) — the paper's APOP observation: the
+    prediction is largely determined by the pattern, not by the input values."""
+    for t in (x, pattern_from):
+        check_input(t)
+        check_same_device(model, t)
+    if x.shape != pattern_from.shape:
+        raise ValueError(f"x {tuple(x.shape)} and pattern_from {tuple(pattern_from.shape)} differ")
+    dtype = model_dtype(model, x.dtype)
+    pattern: dict[str, torch.Tensor] = {}
+    with model_guard(model), torch.no_grad():
+        gm = trace(model)
+        replay(gm, pattern_from.detach().to(dtype), None, 1.0, pattern)
+        out = replay(gm, x.detach().to(dtype), None, 1.0, pattern, freeze=True).output
+    return out.detach()
