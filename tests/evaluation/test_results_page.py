@@ -19,5 +19,22 @@ def test_render_marks_best_and_lists_claims():
     assert "| method | deletion ↓ | pxap ↑ |" in page
     assert "| b | **0.100 ± 0.010** | — |" in page
     assert "| a | 0.200 ± 0.010 | **0.700** |" in page
-    assert page.count("| pending |") == len(CLAIMS)
+    assert page.count("| pending |") == len(CLAIMS)  # no seed-paper method was run
     assert "boom" in page
+
+
+def test_claim_check_ranks_the_method():
+    summary = [
+        {"dataset": "g", "method": "srd", "metric": "pointing_game", "mean": 0.9, "ci95": 0.1,
+         "higher_is_better": True},
+        {"dataset": "g", "method": "saliency", "metric": "pointing_game", "mean": 0.5,
+         "ci95": 0.1, "higher_is_better": True},
+        {"dataset": "g", "method": "srd", "metric": "energy_pointing_game", "mean": 0.2,
+         "ci95": 0.1, "higher_is_better": True},
+        {"dataset": "g", "method": "saliency", "metric": "energy_pointing_game", "mean": 0.4,
+         "ci95": 0.1, "higher_is_better": True},
+    ]
+    page = render({"config": {"methods": ["srd", "saliency"]}, "summary": summary,
+                   "metrics": {}})
+    assert "g pointing_game: 0.900 (rank 1/2); g energy_pointing_game: 0.200 (rank 2/2)" in page
+    assert "| partly |" in page and "| not measured yet | pending |" in page
