@@ -32,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_gradients.py
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_srd.py
 
 clean:
 	rm -rf $(VENV) demo-out faithmap-out .pytest_cache
