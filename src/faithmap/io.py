@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
 
 def read_image(path: str | Path, size: int | None = None, channels: int = 3) -> torch.Tensor:
     """An image file as a C×H×W float tensor in [0, 1].

@@ -24,7 +24,8 @@ class LoadedModel:
     random_weights: bool = False
 
 
-def _first_conv_channels(model: nn.Module, default: int = 3) -> int:
+def input_channels(model: nn.Module, default: int = 3) -> int:
+    """The input channel count of the model's first ``nn.Conv2d`` (``default`` if none)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             return m.in_channels
@@ -56,7 +57,7 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
         card = zoo.info(rest)
         sizes = re.findall(r"\d+", str(card.get("input_size", "")))  # e.g. "1×28×28"
         size = int(sizes[-1]) if sizes else None
-        return LoadedModel(model, spec, size, _first_conv_channels(model),
+        return LoadedModel(model, spec, size, input_channels(model),
                            list(card.get("class_names", [])))
     module = importlib.import_module(kind)
     factory = getattr(module, rest, None)
@@ -67,4 +68,4 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
         raise TypeError(f"{spec} did not produce an nn.Module (got {type(model).__name__})")
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return LoadedModel(model.eval(), spec, None, _first_conv_channels(model))
+    return LoadedModel(model.eval(), spec, None, input_channels(model))

@@ -76,7 +76,7 @@ def evaluate(
     ``summary.csv``, ``results.json``, PNG figures and ``report.html`` there. ``name``
     labels the model in the report (default: the spec or the class name).
     """
-    from ..model_spec import load_model
+    from ..model_spec import input_channels, load_model
 
     spec = name or (model if isinstance(model, str) else type(model).__name__)
     loaded = load_model(model) if isinstance(model, str) else None
@@ -88,7 +88,7 @@ def evaluate(
     datasets = [data] if isinstance(data, (str, EvalData)) else list(data)
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
-    channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 3)
+    channels = input_channels(model)
     result = EvaluationResult(config={
         "model": spec, "methods": methods, "metrics": metrics, "n": n, "seed": seed,
         "batch_size": batch_size, "block": block, "method_options": method_options,
