@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.faithmap-installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test test-all lint bench install clean
+.PHONY: demo test test-all lint bench claims install clean
 
 install: $(STAMP)
 
@@ -33,6 +33,21 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_gradients.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_srd.py
+	$(PY) benchmarks/bench_boundary.py --compare-early-stop
+	$(PY) benchmarks/bench_dance.py
+	$(PY) benchmarks/bench_neflag.py
+	$(PY) benchmarks/bench_comet.py
+	$(PY) benchmarks/bench_scale.py
+
+# The paper-claim studies behind docs/results.md (tens of minutes on 2 cores), then the page.
+claims: $(STAMP)
+	$(PY) benchmarks/claims_srd.py
+	$(PY) benchmarks/claims_boundary.py --n 32
+	$(PY) benchmarks/claims_dance.py --n 8
+	$(PY) benchmarks/claims_neflag.py --n 20
+	$(PY) benchmarks/claims_comet.py --n 200
+	$(VENV)/bin/faithmap demo --out demo-out
+	$(PY) -m faithmap.evaluation.results_page demo-out/results.json -o docs/results.md
 
 clean:
 	rm -rf $(VENV) demo-out faithmap-out .pytest_cache

@@ -14,28 +14,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import platform
 import resource
 import statistics
-import time
 
 import torch
 import torchvision
+from timing import device_name, timed  # benchmarks/timing.py
 
 import faithmap as fm
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def raw_passes(model, x, n: int):
@@ -108,10 +94,9 @@ def main() -> None:
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval().to(args.device)
     x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
-    device_name = (torch.cuda.get_device_name() if args.device == "cuda"
-                   else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads")
-    print(f"# resnet18, {args.size}², batch {args.batch}, {args.device} ({device_name}), "
-          f"torch {torch.__version__}, chunk budget {args.batch_size} rows")
+    print(f"# resnet18, {args.size}², batch {args.batch}, {args.device} "
+          f"({device_name(args.device)}), torch {torch.__version__}, "
+          f"chunk budget {args.batch_size} rows")
     print("| method | ours (s) | Captum (s) | ours / Captum | raw n×fwd+bwd (s) | ours / raw |")
     print("|---|---|---|---|---|---|")
     for name, (n, ours, theirs) in cases(model, x, args.batch_size).items():

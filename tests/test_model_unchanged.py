@@ -8,7 +8,11 @@ import faithmap as fm
 from model_checks import assert_same_fingerprint, fingerprint
 
 FAST = {"integrated_gradients": {"n_steps": 3}, "smoothgrad": {"n_samples": 2},
-        "vargrad": {"n_samples": 2}}
+        "vargrad": {"n_samples": 2}, "neflag": {"n_points": 2, "steps": 2},
+        "bsm": {"steps": 5, "cw_steps": 5},
+        "big": {"steps": 5, "cw_steps": 5, "n_steps": 3},
+        "boundary_smoothgrad": {"steps": 5, "cw_steps": 5, "n_samples": 2},
+        "dance": {"patch": 8, "steps": 1, "rounds": 1}}
 
 
 @pytest.mark.parametrize("method", fm.available_methods())

@@ -4,7 +4,7 @@
 >>> attr = fm.explain(model, x, method="integrated_gradients", target=None)
 """
 
-from . import data, metrics, zoo
+from . import attacks, comet, data, metrics, zoo
 from .core import (
     Explainer,
     FaithmapError,
@@ -18,22 +18,34 @@ from .core import (
 )
 from .evaluation import evaluate
 from .methods import (
+    DANCE,
     SRD,
+    BoundaryIntegratedGradients,
+    BoundarySaliency,
+    BoundarySmoothGrad,
     CaptumExplainer,
     GradCAM,
     InputXGradient,
     IntegratedGradients,
+    NeFLAG,
     Saliency,
     SmoothGrad,
     VarGrad,
+    ZennitExplainer,
     apop_predict,
+    dance_display,
     from_captum,
+    from_zennit,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoundaryIntegratedGradients",
+    "BoundarySaliency",
+    "BoundarySmoothGrad",
     "CaptumExplainer",
+    "DANCE",
     "Explainer",
     "FaithmapError",
     "GradCAM",
@@ -41,6 +53,7 @@ __all__ = [
     "IntegratedGradients",
     "InvalidInputError",
     "ModelModeError",
+    "NeFLAG",
     "SRD",
     "Saliency",
     "SmoothGrad",
@@ -49,11 +62,16 @@ __all__ = [
     "VarGrad",
     "__version__",
     "apop_predict",
+    "attacks",
     "available_methods",
+    "comet",
+    "dance_display",
     "data",
     "evaluate",
     "explain",
     "from_captum",
+    "from_zennit",
+    "ZennitExplainer",
     "get_explainer",
     "metrics",
     "zoo",

@@ -84,7 +84,7 @@ def methods() -> None:
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="local weights file (state dict); nothing is downloaded")
 @click.option("--method", default="saliency", show_default=True,
-              help="registry name (see `faithmap methods`) or captum:ClassName")
+              help="registry name (see `faithmap methods`), captum:ClassName or zennit:Composite")
 @click.option("--target", type=int, default=None, help="class index (default: predicted class)")
 @click.option("--out", "out_dir", default="faithmap-out", show_default=True,
               type=click.Path(file_okay=False))
@@ -94,8 +94,13 @@ def methods() -> None:
               type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--option", "-o", "options", multiple=True,
               help="method option KEY=VALUE (repeatable), e.g. -o n_steps=32")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              help="explain the batches on Ray (pip install 'faithmap[ray]'): --ray alone "
+                   "starts a local instance, --ray ADDRESS (or auto) joins a cluster")
+@click.option("--ray-workers", type=int, default=None,
+              help="Ray workers (default: one per GPU, else per CPU of the cluster)")
 def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_size, device,
-            options) -> None:
+            options, ray_address, ray_workers) -> None:
     """Explain IMAGE_OR_DIR... : writes an overlay PNG and the raw attribution (.npy) per image.
 
     Unreadable or non-image files are reported and skipped; the exit status is then 1.
@@ -114,7 +119,12 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
             loaded = load_model(model_spec, weights)
         dev = _device(device)
         model = loaded.model.to(dev)
-        explainer = get_explainer(method, model, **_parse_options(options))
+        method_options = _parse_options(options)
+        explainer = get_explainer(method, model, **method_options)
+        if ray_address is not None:
+            from .evaluation.ray_backend import require_ray
+
+            require_ray()
     except Exception as exc:  # noqa: BLE001 - reported to the user as a usage error
         raise click.ClickException(str(exc)) from exc
     if loaded.random_weights:
@@ -125,29 +135,48 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
     taken = {f.resolve() for f in files}  # never overwrite an input
     records: list[dict[str, Any]] = []
     progress = tqdm(total=len(files), desc=f"{method}", unit="img", file=sys.stderr)
-    for start in range(0, len(files), batch_size):
-        batch_files, images = [], []
-        for f in files[start:start + batch_size]:
+
+    def batches():
+        for start in range(0, len(files), batch_size):
+            batch_files, images = [], []
+            for f in files[start:start + batch_size]:
+                try:
+                    images.append(read_image(f, size, loaded.channels))
+                    batch_files.append(f)
+                except (OSError, ValueError) as exc:
+                    failures.append((str(f), str(exc)))
+                    click.echo(f"skipped {f}: {exc}", err=True)
+                    progress.update(1)
+            if images:
+                yield batch_files, torch.stack(images)
+
+    def explained_here():
+        for batch_files, x in batches():
             try:
-                images.append(read_image(f, size, loaded.channels))
-                batch_files.append(f)
-            except (OSError, ValueError) as exc:
-                failures.append((str(f), str(exc)))
-                click.echo(f"skipped {f}: {exc}", err=True)
-                progress.update(1)
-        if not images:
-            continue
-        x = torch.stack(images).to(dev)
-        try:
-            attr = explainer(x, target)
-            with torch.no_grad():
-                probs = model(x).softmax(dim=1)
-        except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the rest
-            failures += [(str(f), f"{type(exc).__name__}: {exc}") for f in batch_files]
-            click.echo(f"failed on {len(batch_files)} image(s): {exc}", err=True)
+                attr = explainer(x.to(dev), target)
+                with torch.no_grad():
+                    probs = model(x.to(dev)).softmax(dim=1)
+                yield (batch_files, x), (attr.cpu(), probs.cpu(),
+                                         explainer.metadata.get("target"))
+            except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the rest
+                yield (batch_files, x), exc
+
+    if ray_address is None:
+        results = explained_here()
+    else:
+        from .evaluation.ray_backend import explain_on_ray
+
+        results = explain_on_ray(
+            model, method, method_options, (((b, x), x) for b, x in batches()), target,
+            device, None if ray_address == "local" else ray_address, ray_workers)
+    for (batch_files, x), outcome in results:
+        if isinstance(outcome, Exception):
+            failures += [(str(f), f"{type(outcome).__name__}: {outcome}") for f in batch_files]
+            click.echo(f"failed on {len(batch_files)} image(s): {outcome}", err=True)
             progress.update(len(batch_files))
             continue
-        targets = explainer.metadata.get("target") or [None] * len(batch_files)
+        attr, probs, targets = outcome
+        targets = targets or [None] * len(batch_files)
         for i, f in enumerate(batch_files):
             png, npy = _fresh_paths(out, f"{f.stem}.{method.replace(':', '-')}",
                                     (".png", ".npy"), taken)
@@ -189,13 +218,18 @@ def _scoped_options(pairs: tuple[str, ...], flag: str) -> dict[str, dict[str, An
 
 
 def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, batch_size,
-                    device, method_options, metric_options) -> None:
+                    device, method_options, metric_options, ray_address=None, ray_workers=None,
+                    resume=False, block=16) -> None:
     import torch
 
     from .evaluation import evaluate
     from .model_spec import load_model
 
     try:
+        if ray_address is not None:
+            from .evaluation.ray_backend import require_ray
+
+            require_ray()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             loaded = load_model(model_spec, weights)
@@ -207,7 +241,10 @@ def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, b
     torch.manual_seed(seed)
     result = evaluate(model, data, methods, metrics, n=n, out=out, seed=seed,
                       batch_size=batch_size, method_options=method_options,
-                      metric_options=metric_options, name=model_spec)
+                      metric_options=metric_options, name=model_spec, device=device,
+                      block=block, resume=resume, ray_workers=ray_workers,
+                      backend="local" if ray_address is None else "ray",
+                      ray_address=None if ray_address in (None, "local") else ray_address)
     click.echo(result.table())
     click.echo(f"report: {Path(out) / 'report.html'}")
     if result.errors:
@@ -235,32 +272,48 @@ def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, b
               help="METHOD.KEY=VALUE, e.g. integrated_gradients.n_steps=16 (repeatable)")
 @click.option("--metric-option", "metric_opts", multiple=True,
               help="METRIC.KEY=VALUE, e.g. deletion.step=8 (repeatable)")
+@click.option("--block", default=16, show_default=True,
+              help="samples per block (the unit of work, progress and resume)")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="run blocks on Ray (pip install 'faithmap[ray]'): --ray alone starts a local "
+                   "instance, --ray ADDRESS (or auto) joins a cluster")
+@click.option("--ray-workers", type=int, default=None,
+              help="Ray workers (default: one per GPU, else per CPU of the cluster)")
+@click.option("--resume", is_flag=True,
+              help="skip samples already finished in OUT/progress (same model, data, options)")
 def evaluate(model_spec, weights, data, methods, metrics, n, out, seed, batch_size, device,
-             method_opts, metric_opts) -> None:
+             method_opts, metric_opts, block, ray_address, ray_workers, resume) -> None:
     """Score methods × metrics on a dataset; write results.csv/json, figures and report.html."""
     _run_evaluation(model_spec, weights, _split(data), _split(methods), _split(metrics), n, out,
                     seed, batch_size, device, _scoped_options(method_opts, "--method-option"),
-                    _scoped_options(metric_opts, "--metric-option"))
+                    _scoped_options(metric_opts, "--metric-option"), ray_address, ray_workers,
+                    resume, block)
 
 
 @main.command()
 @click.option("--n", default=100, show_default=True, help="samples per benchmark")
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True)
-def demo(n, out, seed) -> None:
+@click.option("--device", default="cpu", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]),
+              help="cpu by default: the recorded demo figures are CPU runs")
+def demo(n, out, seed, device) -> None:
     """The embedded default: a zoo model on the grid and cluttered MNIST benchmarks,
-    every registered method, the main metrics."""
+    the baselines and the seed papers' post-hoc methods, the main metrics."""
     from .evaluation.demo import (
         DEMO_DATA,
         DEMO_METHOD_OPTIONS,
         DEMO_METRIC_OPTIONS,
         DEMO_METRICS,
         DEMO_MODEL,
+        demo_methods,
     )
 
     click.echo(f"faithmap demo: {DEMO_MODEL} on {', '.join(DEMO_DATA)} ({n} samples each)")
-    _run_evaluation(DEMO_MODEL, None, list(DEMO_DATA), None, list(DEMO_METRICS), n, out, seed,
-                    32, "cpu", DEMO_METHOD_OPTIONS, DEMO_METRIC_OPTIONS)
+    _run_evaluation(DEMO_MODEL, None, list(DEMO_DATA), demo_methods(), list(DEMO_METRICS), n,
+                    out, seed,
+                    32, device, DEMO_METHOD_OPTIONS, DEMO_METRIC_OPTIONS)
 
 
 @main.group()
@@ -309,6 +362,10 @@ def zoo_train(name, out_dir, seed, epochs) -> None:
     click.echo(json.dumps({k: card.get(k) for k in ("name", "test_accuracy", "train_seconds",
                                                       "weights_file")}, indent=2))
 
+
+from .comet.cli import train_comet  # noqa: E402
+
+main.add_command(train_comet)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

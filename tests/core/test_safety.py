@@ -49,8 +49,11 @@ def test_hooks_removed_when_a_method_raises(cnn, x_small):
     def bad_target(output):
         raise KeyError("bad target")
 
+    # Boundary methods need class indices: they refuse a callable target up front.
+    no_callables = {"bsm", "big", "boundary_smoothgrad"}
     for method in fm.available_methods():
-        with pytest.raises(KeyError):
+        error = fm.TargetError if method in no_callables else KeyError
+        with pytest.raises(error):
             fm.explain(cnn, x_small, method=method, target=bad_target)
     assert_same_fingerprint(before, fingerprint(cnn))
 

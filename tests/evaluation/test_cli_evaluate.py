@@ -18,7 +18,8 @@ def report_dir(tmp_path_factory):
         "--methods", "saliency,integrated_gradients,gradcam",
         "--metrics", "deletion,insertion,pointing_game,energy_pointing_game,"
                      "grid_pointing_game,sparseness",
-        "--n", "8", "--out", str(out), "--method-option", "integrated_gradients.n_steps=8"])
+        "--n", "8", "--out", str(out), "--method-option", "integrated_gradients.n_steps=8",
+        "--metric-option", "deletion.step=196", "--metric-option", "insertion.step=196"])
     assert result.exit_code == 0, result.output
     assert "report:" in result.output
     return out

@@ -38,3 +38,18 @@ def test_claim_check_ranks_the_method():
                    "metrics": {}})
     assert "g pointing_game: 0.900 (rank 1/2); g energy_pointing_game: 0.200 (rank 2/2)" in page
     assert "| partly |" in page and "| not measured yet | pending |" in page
+
+
+def test_claim_studies_replace_pending_rows_and_add_tables():
+    results = {"config": {"methods": ["saliency"]}, "summary": [], "metrics": {}}
+    study = {"command": "python benchmarks/claims_x.py --n 4",
+             "claims": [{"paper": "NeFLAG (Li et al., IJCAI 2023)", "claim": "c1",
+                         "measured": "0.5 vs 0.4", "verdict": "yes"}],
+             "tables": "| a | b |\n|---|---|\n| 1 | 2 |"}
+    page = render(results, studies=[study])
+    assert "| NeFLAG (Li et al., IJCAI 2023) | c1 | 0.5 vs 0.4 | yes | " \
+           "`python benchmarks/claims_x.py --n 4` |" in page
+    assert not any(line.startswith("| NeFLAG") and "pending" in line
+                   for line in page.splitlines())
+    assert page.count("| pending |") == len(CLAIMS) - 1
+    assert "### `python benchmarks/claims_x.py --n 4`" in page and "| 1 | 2 |" in page

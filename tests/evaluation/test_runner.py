@@ -104,3 +104,30 @@ def test_unreadable_files_are_reported_and_fail_the_cli(tmp_path):
     assert len([r for r in saved["samples"] if r["metric"] == "sparseness"]) == 2
     assert any("broken.png" in e["error"] for e in saved["errors"])
     assert "broken.png" in (out / "report.html").read_text()
+
+
+def test_explainer_warnings_are_collected_not_lost(tiny_data, tmp_path):
+    """A method's warnings go to result.warnings / results.json (once per block and message)."""
+    import warnings
+
+    from faithmap.core import registry
+
+    @registry.register("warns_for_test")
+    class Warns(fm.Saliency):
+        def attribute(self, x, target):
+            warnings.warn("no boundary for some samples", RuntimeWarning, stacklevel=1)
+            return super().attribute(x, target)
+
+    try:
+        result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), tiny_data,
+                             ["saliency", "warns_for_test"], ["sparseness"], block=4,
+                             out=tmp_path, progress=False, curve_samples=0, heatmap_samples=0)
+    finally:
+        registry._REGISTRY.pop("warns_for_test")
+    n_blocks = math.ceil(len(tiny_data.images) / 4)
+    assert [w["method"] for w in result.warnings] == ["warns_for_test"] * n_blocks
+    assert all("RuntimeWarning: no boundary for some samples (block of samples" in w["warning"]
+               for w in result.warnings)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["warnings"] == result.warnings
+    assert "warns_for_test ×" in result.table()

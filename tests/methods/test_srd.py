@@ -209,7 +209,38 @@ def test_apop_predict(cnn):
 
     x, other = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     _close(apop_predict(cnn, x, x), cnn(x).detach())  # own pattern: the model's logits
+    _close(apop_predict(cnn, x), cnn(x).detach())
     assert apop_predict(cnn, x, other).shape == (2, 5)
+
+
+def test_apop_frozen_pattern_and_shrunk_biases_match_a_literal_network():
+    """MLP + BatchNorm1d: logits = W3 D2 (s2 ⊙ W2 D1 (W1 x + c·b1) + c·t2) + c·b3, where the
+    ReLU masks D_i come from ``pattern_from`` (with full biases) and c = bias_scale."""
+    from faithmap.methods.srd import apop_predict
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(inplace=True),
+                          nn.Linear(8, 6, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+                          nn.Linear(6, 3))
+    bn = model[4]
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+        bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-1, 1)
+    model.eval()
+    x, other = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    l1, l2, l3 = model[1], model[3], model[6]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    with torch.no_grad():
+        d1 = (l1(other.flatten(1)) > 0).float()
+        d2 = (bn(l2(torch.relu(l1(other.flatten(1))))) > 0).float()
+        for c in (1.0, 0.5, 0.0):
+            h1 = d1 * (x.flatten(1) @ l1.weight.T + c * l1.bias)
+            h2 = d2 * (scale * (h1 @ l2.weight.T) + c * shift)
+            expected = h2 @ l3.weight.T + c * l3.bias
+            _close(apop_predict(model, x, other, bias_scale=c), expected)
+    with pytest.raises(ValueError, match="bias_scale"):
+        apop_predict(model, x, bias_scale=float("nan"))
 
 
 class Ops(nn.Module):

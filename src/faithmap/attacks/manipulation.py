@@ -16,7 +16,7 @@ from torch import nn
 from ..core.errors import InvalidInputError, TargetError
 from ..core.explainer import Explainer
 from ..core.registry import ExplainerLike, ExplainFn, get_explainer
-from ..core.seeding import base_seed, randn_rows
+from ..core.seeding import base_seed, derived_rows, randn_rows
 from ..core.targets import Target, TargetLike, row_targets
 from ..methods.gradients import (
     InputXGradient,
@@ -210,7 +210,8 @@ def manipulate(
         """D under the real explainer (−inf where the label changed) and E(xa)."""
         with torch.no_grad():
             keep = model(xa).argmax(1) == label[s]
-        a = explain(xa, row_targets(target, s.cpu())).detach()
+        with derived_rows(s.cpu(), [0] * len(s)):  # a stochastic explainer's draws follow
+            a = explain(xa, row_targets(target, s.cpu())).detach()  # each row's sample
         d = objective(a.view(a.shape[0], *a0.shape[1:]), s)
         return torch.where(keep, d, torch.full_like(d, -torch.inf)), a
 
@@ -253,7 +254,7 @@ def _gradient_attack(e, soft, x, s, target, objective, project, evaluate, steps,
     tgt = row_targets(target, s.cpu())
     for _ in range(steps):
         leaf = xa.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), derived_rows(s.cpu(), [0] * len(s)):
             a = differentiable_explanation(e, soft, leaf, tgt)
             (g,) = torch.autograd.grad(objective(a, s).sum(), leaf)
         xa = project(xa + step * g.sign(), s)

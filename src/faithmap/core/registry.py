@@ -39,7 +39,7 @@ def available_methods() -> list[str]:
 def get_explainer(
     method: str | type[Explainer], /, model: nn.Module, **options: Any
 ) -> Explainer:
-    """A reusable explainer: a registry name, ``"captum:ClassName"``, or an Explainer class.
+    """An explainer: a registry name, ``"captum:Class"``, ``"zennit:Composite"`` or a class.
 
     ``method`` is positional-only, so an explainer option may itself be called ``method``
     (e.g. Integrated Gradients' integration rule).
@@ -52,11 +52,15 @@ def get_explainer(
         from ..methods.captum_adapter import from_captum
 
         return from_captum(method.split(":", 1)[1], model, **options)
+    if method.startswith("zennit:"):
+        from ..methods.zennit_adapter import from_zennit
+
+        return from_zennit(method.split(":", 1)[1], model, **options)
     key = method.strip().lower()
     if key not in _REGISTRY:
         raise ValueError(
             f"unknown method {method!r}; available: {', '.join(available_methods())} "
-            "(or 'captum:ClassName' for any Captum attribution)"
+            "(or 'captum:ClassName' for any Captum attribution, 'zennit:CompositeName' for LRP)"
         )
     return _REGISTRY[key](model, **options)
 

@@ -35,6 +35,7 @@ class EvaluationResult:
     config: dict[str, Any]
     samples: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # dataset, method, warning
     metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     curves: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -107,12 +108,19 @@ class EvaluationResult:
             lines.append("errors:")
             lines += [f"  {e['dataset']}/{e['method']}/{e.get('metric') or '-'}: {e['error']}"
                       for e in self.errors]
+        if self.warnings:
+            per_method: dict[str, int] = {}
+            for w in self.warnings:
+                key = f"{w['dataset']}/{w['method']}"
+                per_method[key] = per_method.get(key, 0) + 1
+            lines.append("warnings (full text in results.json): " + ", ".join(
+                f"{k} ×{v}" for k, v in per_method.items()))
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "summary": self.summary(), "samples": self.samples,
-                "errors": self.errors, "metrics": self.metric_info, "curves": self.curves,
-                "timings": self.timings, "figures": self.figures}
+                "errors": self.errors, "warnings": self.warnings, "metrics": self.metric_info,
+                "curves": self.curves, "timings": self.timings, "figures": self.figures}
 
     def write_tables(self, out: Path) -> None:
         """``results.csv`` (per sample), ``summary.csv`` (aggregates) and ``results.json``."""

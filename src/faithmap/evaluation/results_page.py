@@ -3,7 +3,10 @@
     python -m faithmap.evaluation.results_page demo-out/results.json -o docs/results.md
 
 Each seed paper's claim is a :class:`Claim` whose ``check`` reads the summary and returns
-(what we measured, verdict); a claim whose method is not implemented yet says so.
+(what we measured, verdict); a claim whose method is not implemented yet says so. Claims
+that need their own experiment come from ``docs/claims/*.json`` (``--claims``), each
+written by a ``benchmarks/claims_<method>.py`` script: ``{"command", "claims": [{"paper",
+"claim", "measured", "verdict"}], "tables"}``; their verdicts are computed by the script.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Summary], tuple
 
 CLAIMS = (
     Claim("SRD (Han et al., ICLR 2024)", "best localisation (pointing game, energy pointing "
-          "game) among gradient, LRP-style and CAM baselines (here: the methods in this run; "
-          "no LRP baseline yet)", ("srd",),
+          "game) among gradient, LRP-style and CAM baselines (here: every method of the demo "
+          "run, LRP = Zennit EpsilonPlusFlat)", ("srd",),
           _best_on("srd", ("pointing_game", "energy_pointing_game"))),
     Claim("SRD (Han et al., ICLR 2024)", "most robust to targeted explanation manipulation",
           ("srd",)),
@@ -82,8 +85,51 @@ def _fmt(value: float, ci: float) -> str:
     return f"{value:.3f} ± {ci:.3f}" if math.isfinite(ci) else f"{value:.3f}"
 
 
-def render(results: dict[str, Any], source: str = "results.json") -> str:
-    """The markdown page for one evaluation's ``results.json``."""
+def _paper_key(paper: str) -> str:
+    """A seed paper's short name: the first word of its :data:`CLAIMS` entry (SRD, DANCE...)."""
+    return paper.split()[0].lower() if paper.split() else ""
+
+
+def _same_paper(static: str, study: str) -> bool:
+    return bool(_paper_key(static)) and _paper_key(static) in study.lower()
+
+
+def _claim_rows(results: dict[str, Any], studies: list[dict[str, Any]]) -> list[str]:
+    """The paper-claims table, grouped by paper: demo-run checks, then the studies' rows; a
+    claim neither checked on the demo run nor measured by a study is listed as pending."""
+    summary: Summary = results["summary"]
+    methods_run = set(results.get("config", {}).get("methods", []))
+    study_rows = [(c, study.get("command", "?")) for study in studies
+                  for c in study.get("claims", [])]
+    lines = ["| paper | claim | measured | reproduced? | source |", "|---|---|---|---|---|"]
+    shown: set[int] = set()
+    for paper in dict.fromkeys(c.paper for c in CLAIMS):
+        mine = [i for i, (c, _) in enumerate(study_rows) if _same_paper(paper, c["paper"])]
+        for claim in (c for c in CLAIMS if c.paper == paper):
+            if methods_run & set(claim.methods) and claim.check is not None:
+                measured, verdict = claim.check(summary)
+            elif mine:
+                continue
+            elif not methods_run & set(claim.methods):
+                measured, verdict = "method not implemented yet", "pending"
+            else:
+                measured, verdict = "not measured yet", "pending"
+            lines.append(f"| {claim.paper} | {claim.claim} | {measured} | {verdict} | "
+                         "demo run |")
+        shown.update(mine)
+        lines += [_study_row(*study_rows[i]) for i in mine]
+    lines += [_study_row(*r) for i, r in enumerate(study_rows) if i not in shown]
+    return lines
+
+
+def _study_row(c: dict[str, Any], command: str) -> str:
+    return f"| {c['paper']} | {c['claim']} | {c['measured']} | {c['verdict']} | `{command}` |"
+
+
+def render(results: dict[str, Any], source: str = "results.json",
+           studies: list[dict[str, Any]] | None = None) -> str:
+    """The markdown page for one evaluation's ``results.json`` and the claim studies."""
+    studies = studies or []
     summary: Summary = results["summary"]
     info = results.get("metrics", {})
     config = results.get("config", {})
@@ -118,17 +164,10 @@ def render(results: dict[str, Any], source: str = "results.json") -> str:
                              else text)
             lines.append(f"| {method} | " + " | ".join(parts) + " |")
         lines.append("")
-    methods_run = set(config.get("methods", []))
-    lines += ["## Paper claims", "", "| paper | claim | measured | reproduced? |",
-              "|---|---|---|---|"]
-    for claim in CLAIMS:
-        if not methods_run & set(claim.methods):
-            measured, verdict = "method not implemented yet", "pending"
-        elif claim.check is None:
-            measured, verdict = "not measured yet", "pending"
-        else:
-            measured, verdict = claim.check(summary)
-        lines.append(f"| {claim.paper} | {claim.claim} | {measured} | {verdict} |")
+    lines += ["## Paper claims", ""] + _claim_rows(results, studies)
+    for study in studies:
+        if study.get("tables"):
+            lines += ["", f"### `{study.get('command', '?')}`", "", study["tables"].rstrip()]
     errors = results.get("errors", [])
     if errors:
         lines += ["", "## Failures in this run", ""]
@@ -140,9 +179,13 @@ def render(results: dict[str, Any], source: str = "results.json") -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path, help="results.json from faithmap evaluate")
+    parser.add_argument("--claims", type=Path, nargs="*", default=None,
+                        help="claim studies (default: docs/claims/*.json when present)")
     parser.add_argument("-o", "--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    text = render(json.loads(args.results.read_text()), str(args.results))
+    paths = sorted(Path("docs/claims").glob("*.json")) if args.claims is None else args.claims
+    studies = [json.loads(p.read_text()) for p in paths]
+    text = render(json.loads(args.results.read_text()), str(args.results), studies)
     if args.output is None:
         print(text)
     else:

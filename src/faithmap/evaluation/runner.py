@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
-import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,40 +12,37 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..core.registry import available_methods, get_explainer
+from ..core.registry import available_methods
+from .blocks import BlockRunner, build_explainer, metric_function
+from .collect import collect
 from .data import EvalData, load_eval_data
+from .ray_backend import RayExecutor, require_ray, resolve_device
 from .results import EvaluationResult
+from .resume import ProgressLog, fingerprint
 
 DEFAULT_METRICS = ("deletion", "insertion", "insertion_deletion", "lerf_morf_gap",
                    "pointing_game", "energy_pointing_game", "sparseness")
-
-
-def _metric_function(name: str):
-    from .. import metrics
-
-    return metrics.get_metric(name)
-
-
-def _call_metric(fn, model, x, attr, targets, masks, explainer, seed, batch_size, options):
-    params = inspect.signature(fn).parameters
-    extra = {k: v for k, v in (("seed", seed), ("batch_size", batch_size),
-                               ("explainer", explainer)) if k in params}
-    if "features_in_step" in params:  # pixel flipping: ~224 steps, not one per pixel
-        extra["features_in_step"] = math.ceil(x.shape[2] * x.shape[3] / 224)
-    extra.update(options)
-    if fn.kind == "model":
-        return fn(model, x, attr, targets, **extra)
-    if fn.kind == "mask":
-        if masks is None:
-            return None
-        return fn(attr, masks, **extra)
-    return fn(attr, **extra)
 
 
 def _predicted(model: nn.Module, images: torch.Tensor, device, block: int) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([model(images[i:i + block].to(device)).argmax(1).cpu()
                           for i in range(0, len(images), block)])
+
+
+def _place(model: nn.Module, device: str | None) -> nn.Module:
+    """``model`` on ``device`` (``auto``: CUDA when available); a copy if it must move, so the
+    caller's model is never changed."""
+    if device is None:
+        return model
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    dev = resolve_device(device)
+    tensors = list(model.parameters()) + list(model.buffers())
+    if all(t.device == dev or (dev.type == "cuda" and dev.index is None
+                               and t.device.type == "cuda") for t in tensors):
+        return model
+    return copy.deepcopy(model).to(dev)
 
 
 def evaluate(
@@ -66,46 +62,65 @@ def evaluate(
     heatmap_samples: int = 6,
     progress: bool = True,
     name: str | None = None,
+    device: str | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
+    resume: bool = False,
 ) -> EvaluationResult:
     """Score every method with every metric on every dataset (see docs/evaluation.md).
 
     ``model``: an ``nn.Module`` (never changed; data go to its device) or a CLI model spec.
     ``data``: ``"grid"``, ``"cluttered"``, a bundled dataset name, an image folder, an
     :class:`EvalData`, or a list of them. A method or metric that fails is recorded in
-    ``result.errors`` and the rest still run. With ``out``, writes ``results.csv``,
-    ``summary.csv``, ``results.json``, PNG figures and ``report.html`` there. ``name``
-    labels the model in the report (default: the spec or the class name).
+    ``result.errors`` (with the samples it failed on) and the rest still run. With ``out``,
+    writes ``results.csv``, ``summary.csv``, ``results.json``, PNG figures and
+    ``report.html`` there, and appends finished blocks to ``out/progress/`` as they arrive;
+    ``resume=True`` skips the samples found there. ``name`` labels the model in the report.
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``None`` (the model's device).
+    ``backend="ray"`` runs blocks on Ray actors (``ray_address``: a cluster to join, default
+    a local instance with ``ray_workers`` workers; docs/scaling.md). Per-sample scores do not
+    depend on ``block``, the backend or resuming: draws are keyed by the global sample index.
     """
     from ..model_spec import input_channels, load_model
 
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "ray":
+        require_ray()
+    if resume and out is None:
+        raise ValueError("resume=True needs out= (the folder holding the progress log)")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block must be a positive int, got {block!r}")
     spec = name or (model if isinstance(model, str) else type(model).__name__)
     loaded = load_model(model) if isinstance(model, str) else None
-    model = loaded.model if loaded is not None else model
+    model = _place(loaded.model if loaded is not None else model, device)
     methods = list(methods or available_methods())
     metrics = list(metrics or DEFAULT_METRICS)
     method_options = method_options or {}
     metric_options = metric_options or {}
     datasets = [data] if isinstance(data, (str, EvalData)) else list(data)
     param = next(iter(model.parameters()), None)
-    device = param.device if param is not None else torch.device("cpu")
+    dev = param.device if param is not None else torch.device("cpu")
     channels = input_channels(model)
     result = EvaluationResult(config={
         "model": spec, "methods": methods, "metrics": metrics, "n": n, "seed": seed,
         "batch_size": batch_size, "block": block, "method_options": method_options,
         "metric_options": metric_options, "torch": torch.__version__,
     })
-    fns = {}
-    for name in metrics:
+    for metric in metrics:
         try:
-            fns[name] = _metric_function(name)
-            result.metric_info[name] = {"higher_is_better": fns[name].higher_is_better,
-                                        "category": fns[name].category, "kind": fns[name].kind}
+            fn = metric_function(metric)
+            result.metric_info[metric] = {"higher_is_better": fn.higher_is_better,
+                                          "category": fn.category, "kind": fn.kind}
         except Exception as exc:  # noqa: BLE001 - reported, the other metrics still run
-            result.errors.append({"dataset": "*", "method": "*", "metric": name,
+            result.errors.append({"dataset": "*", "method": "*", "metric": metric,
                                   "error": f"{type(exc).__name__}: {exc}"})
-    kept: dict[str, dict[str, torch.Tensor]] = {}  # first samples' maps, for figures
-    images_shown: dict[str, torch.Tensor] = {}
     keep = max(curve_samples, heatmap_samples)
+    run_spec = {"metrics": list(result.metric_info), "method_options": method_options,
+                "metric_options": metric_options, "seed": seed, "batch_size": batch_size,
+                "keep": keep}
+    loaded_data = []
     for item in datasets:
         d = item if isinstance(item, EvalData) else load_eval_data(
             item, n=n, seed=seed, size=loaded.input_size if loaded else None, channels=channels)
@@ -115,22 +130,55 @@ def evaluate(
         result.errors += [{"dataset": d.name, "method": "-", "metric": "input",
                            "error": f"unreadable file skipped: {path} ({reason})"}
                           for path, reason in d.skipped]
-        targets = d.targets if d.targets is not None else _predicted(model, d.images, device,
-                                                                     block)
-        images_shown[d.name] = d.images[:heatmap_samples]
-        result.shown_targets[d.name] = targets[:heatmap_samples].tolist()
-        kept[d.name] = {}
-        bar = tqdm(total=len(methods) * len(d.images), desc=f"evaluate {d.name}",
-                   unit="sample", disable=not progress)
+        targets = d.targets if d.targets is not None else _predicted(model, d.images, dev, block)
+        loaded_data.append((d, targets))
+    log = None
+    if out is not None:
+        key_config = {k: v for k, v in result.config.items() if k not in ("block", "torch")}
+        key = fingerprint({**key_config, "keep": keep}, model,
+                          [t for d, y in loaded_data for t in (d.images, y, d.masks)])
+        log = ProgressLog(Path(out), key, resume)
+    blocks = list(log.done) if log else []
+    jobs = []
+    for d, targets in loaded_data:
         for method in methods:
-            _run_method(result, d, targets, model, device, method, method_options.get(method, {}),
-                        fns, metric_options, seed, batch_size, block, kept[d.name], keep, bar)
+            try:
+                build_explainer(method, model, method_options.get(method, {}), batch_size, seed)
+            except Exception as exc:  # noqa: BLE001 - a method that cannot be built is skipped
+                result.errors.append({"dataset": d.name, "method": method, "metric": None,
+                                      "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            done = log.finished(d.name, method) if log else set()
+            todo = [i for i in range(len(d.images)) if i not in done]
+            for k in range(0, len(todo), block):
+                idx = todo[k:k + block]
+                rows = torch.tensor(idx)
+                jobs.append((d.name, d.info.get("kind"), method, idx, d.images[rows],
+                             targets[rows], None if d.masks is None else d.masks[rows]))
+    bar = tqdm(total=sum(len(j[3]) for j in jobs), desc="evaluate", unit="sample",
+               disable=not progress)
+    executor = (RayExecutor(model, run_spec, device, ray_address, ray_workers)
+                if backend == "ray" else None)
+    try:
+        runner = BlockRunner(model, run_spec) if executor is None else None
+        stream = executor.run(jobs) if executor else (runner.run(*job) for job in jobs)
+        for r in stream:
+            if log:
+                log.append(r)
+            blocks.append(r)
+            bar.update(len(r.samples))
+    finally:
         bar.close()
-        if curve_samples and {"deletion", "insertion"} & set(fns):
-            _curves(result, d, targets, model, device, kept[d.name], curve_samples, batch_size,
-                    metric_options)
-    result.images = images_shown
-    result.maps = {name: {m: a[:heatmap_samples].cpu() for m, a in maps.items()}
+        if executor is not None:
+            executor.close()
+    kept = collect(result, blocks, [d.name for d, _ in loaded_data], methods, keep)
+    for d, targets in loaded_data:
+        result.shown_targets[d.name] = targets[:heatmap_samples].tolist()
+        if curve_samples and {"deletion", "insertion"} & set(result.metric_info):
+            _curves(result, d, targets, model, dev, kept.get(d.name, {}), curve_samples,
+                    batch_size, metric_options)
+    result.images = {d.name: d.images[:heatmap_samples] for d, _ in loaded_data}
+    result.maps = {name: {m: a[:heatmap_samples].cpu() for m, (a, _) in maps.items()}
                    for name, maps in kept.items()}
     if out is not None:
         from ..viz.report import write_report
@@ -139,72 +187,26 @@ def evaluate(
     return result
 
 
-def _run_method(result, d, targets, model, device, method, options, fns, metric_options, seed,
-                batch_size, block, kept, keep, bar) -> None:
-    timing = result.timings.setdefault(d.name, {})
-    try:
-        explainer = get_explainer(method, model, **{"batch_size": batch_size, **options})
-    except Exception as exc:  # noqa: BLE001 - a failing method is reported, others still run
-        result.errors.append({"dataset": d.name, "method": method, "metric": None,
-                              "error": f"{type(exc).__name__}: {exc}"})
-        bar.update(len(d.images))
-        return
-    failed: set[str] = set()
-    spent_explain = spent_metrics = 0.0
-    bar.set_postfix_str(method)
-    for start in range(0, len(d.images), block):
-        x = d.images[start:start + block].to(device)
-        t = targets[start:start + block]
-        masks = None if d.masks is None else d.masks[start:start + block].to(device)
-        tic = time.perf_counter()
-        try:
-            attr = explainer(x, t)
-        except Exception as exc:  # noqa: BLE001
-            result.errors.append({"dataset": d.name, "method": method, "metric": None,
-                                  "error": f"{type(exc).__name__}: {exc}"})
-            bar.update(len(d.images) - start)
-            return
-        spent_explain += time.perf_counter() - tic
-        if start < keep:
-            prev = kept.get(method)
-            kept[method] = (attr if prev is None else torch.cat([prev, attr]))[:keep]
-        tic = time.perf_counter()
-        for name, fn in fns.items():
-            if name in failed or (name == "grid_pointing_game" and d.info.get("kind") != "grid"):
-                continue  # the grid pointing game is defined on grid images only
-            try:
-                scores = _call_metric(fn, model, x, attr, t, masks, explainer, seed + start,
-                                      batch_size, metric_options.get(name, {}))
-            except Exception as exc:  # noqa: BLE001
-                failed.add(name)
-                result.errors.append({"dataset": d.name, "method": method, "metric": name,
-                                      "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            if scores is not None:
-                result.add(d.name, method, name, scores.detach().cpu().tolist(), start)
-        spent_metrics += time.perf_counter() - tic
-        bar.update(len(x))
-    timing[method] = {"explain_s": spent_explain, "metrics_s": spent_metrics}
-
-
 def _curves(result, d, targets, model, device, kept, k, batch_size, metric_options) -> None:
     """Mean deletion and insertion curves over the first ``k`` samples, per method, with
     the same options (step, substrate, ...) as the deletion and insertion metrics."""
     from ..metrics import perturbation_curve
 
-    x = d.images[:k].to(device)
-    t = targets[:k]
     curves = result.curves.setdefault(d.name, {})
-    for method, attr in kept.items():
+    for method, (maps, present) in kept.items():
+        rows = torch.tensor([i for i in present if i < k], dtype=torch.long)
+        if len(rows) == 0:
+            continue
+        x, t, attr = d.images[rows].to(device), targets[rows], maps[rows].to(device)
         try:
             entry = {}
             for mode in ("deletion", "insertion"):
-                metric_fn = _metric_function(mode)  # its defaults (e.g. insertion's blur)
+                metric_fn = metric_function(mode)  # its defaults (e.g. insertion's blur)
                 defaults = {k: p.default for k, p in inspect.signature(metric_fn).parameters.items()
                             if k in ("step", "substrate", "score", "reduce")}
                 options = {**defaults, "batch_size": batch_size, **metric_options.get(mode, {})}
-                fractions, values = perturbation_curve(model, x[:len(attr)], attr[:k],
-                                                       t[:len(attr)], mode=mode, **options)
+                fractions, values = perturbation_curve(model, x, attr, t, mode=mode,
+                                                       **options)
                 entry[mode] = values.mean(0).cpu().tolist()
                 entry["fractions"] = fractions.cpu().tolist()
             curves[method] = entry

@@ -10,17 +10,29 @@ from .gradients import (  # noqa: I001
 )
 from .gradcam import GradCAM
 from .srd import SRD, apop_predict
+from .boundary import BoundaryIntegratedGradients, BoundarySaliency, BoundarySmoothGrad
+from .neflag import NeFLAG
+from .dance import DANCE, dance_display
 from .captum_adapter import CaptumExplainer, from_captum
+from .zennit_adapter import ZennitExplainer, from_zennit
 
 __all__ = [
+    "BoundaryIntegratedGradients",
+    "BoundarySaliency",
+    "BoundarySmoothGrad",
     "CaptumExplainer",
+    "DANCE",
     "GradCAM",
     "InputXGradient",
     "IntegratedGradients",
+    "NeFLAG",
     "SRD",
     "Saliency",
     "SmoothGrad",
     "VarGrad",
     "apop_predict",
+    "dance_display",
     "from_captum",
+    "from_zennit",
+    "ZennitExplainer",
 ]

@@ -9,6 +9,8 @@ relevance. It runs as one batched backward pass (see :mod:`.srd_rules`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -126,19 +128,27 @@ class SRD(Explainer):
         return (rp.inputs * g).sum(dim=1, keepdim=True).detach().to(x.dtype)
 
 
-def apop_predict(model: nn.Module, x: torch.Tensor, pattern_from: torch.Tensor) -> torch.Tensor:
+def apop_predict(model: nn.Module, x: torch.Tensor, pattern_from: torch.Tensor | None = None,
+                 *, bias_scale: float = 1.0) -> torch.Tensor:
     """Logits of ``model`` at ``x`` with every ReLU's activation pattern and every max-pool's
-    routing frozen from ``pattern_from`` (same shape) — the paper's APOP observation: the
-    prediction is largely determined by the pattern, not by the input values."""
+    routing frozen from ``pattern_from`` (same shape; default ``x`` itself) and every bias
+    (batch-norm shifts folded in) multiplied by ``bias_scale`` — the paper's APOP
+    observation: the prediction is largely determined by the pattern, not by the input
+    values or the biases. The pattern is recorded with the model's own biases."""
+    pattern_from = x if pattern_from is None else pattern_from
     for t in (x, pattern_from):
         check_input(t)
         check_same_device(model, t)
     if x.shape != pattern_from.shape:
         raise ValueError(f"x {tuple(x.shape)} and pattern_from {tuple(pattern_from.shape)} differ")
+    if isinstance(bias_scale, bool) or not isinstance(bias_scale, int | float) \
+            or not math.isfinite(bias_scale):
+        raise ValueError(f"bias_scale must be a finite number, got {bias_scale!r}")
     dtype = model_dtype(model, x.dtype)
     pattern: dict[str, torch.Tensor] = {}
     with model_guard(model), torch.no_grad():
         gm = trace(model)
         replay(gm, pattern_from.detach().to(dtype), None, 1.0, pattern)
-        out = replay(gm, x.detach().to(dtype), None, 1.0, pattern, freeze=True).output
+        out = replay(gm, x.detach().to(dtype), None, 1.0, pattern, freeze=True,
+                     bias_scale=bias_scale).output
     return out.detach()

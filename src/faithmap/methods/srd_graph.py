@@ -101,9 +101,12 @@ class _Runner:
         self.inputs: torch.Tensor | None = None
         self.pattern: dict[str, torch.Tensor] | None = None  # APOP: recorded or frozen
         self.freeze = False
+        self.bias_scale = 1.0  # APOP's shrunk-bias variant
 
     def affine(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
                stride: tuple = (1, 1), padding: tuple = (0, 0)) -> torch.Tensor:
+        if self.bias_scale != 1.0:
+            b = b * self.bias_scale
         if self.rec is None:
             return F.conv2d(x, w, b, stride, padding)
         return AffineConv.apply(x, w, b, tuple(stride), tuple(padding), self.eps)
@@ -240,12 +243,13 @@ class _Runner:
 
 
 def replay(gm: fx.GraphModule, x: torch.Tensor, rec: Recorder | None, eps: float,
-           pattern: dict[str, torch.Tensor] | None = None, freeze: bool = False) -> Replay:
+           pattern: dict[str, torch.Tensor] | None = None, freeze: bool = False,
+           bias_scale: float = 1.0) -> Replay:
     """Run the traced model on ``x`` with the SRD rules (``rec=None``: plain autograd).
 
     ``pattern`` (a dict) records the ReLU masks and max-pool indices, or with ``freeze``
-    applies recorded ones (APOP).
+    applies recorded ones (APOP); ``bias_scale`` multiplies every (BN-folded) bias.
     """
     runner = _Runner(gm, rec, eps)
-    runner.pattern, runner.freeze = pattern, freeze
+    runner.pattern, runner.freeze, runner.bias_scale = pattern, freeze, float(bias_scale)
     return runner.run(x)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.safety import model_guard
-from ..core.seeding import SeedLike, base_seed, randn_rows, row_seed
+from ..core.seeding import SeedLike, base_seed, randn_rows, row_seed, sample_key
 from ..core.targets import TargetLike
 from .base import as_maps, metric
 from .perturbation import (
@@ -358,7 +358,7 @@ def _subsets(
     g = torch.Generator(device=device)
     draws = []
     for i in range(n):  # one generator per sample: draws do not depend on the batch
-        g.manual_seed(row_seed(s0, i))
+        g.manual_seed(row_seed(s0, *sample_key(i)))
         keys = torch.rand(n_runs, n_pixels, generator=g, device=device)
         draws.append(keys.argsort(dim=1)[:, :size])
     return torch.stack(draws)

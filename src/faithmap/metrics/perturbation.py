@@ -236,9 +236,11 @@ def linear_impute(
     res, direction = b.clone(), b.clone()
     rr = dot(res, res)
     stop = (tol**2) * rr.clamp_min(torch.finfo(x.dtype).tiny)
-    for _ in range(max_iter or 10 * (x.shape[2] + x.shape[3])):
+    for it in range(max_iter or 10 * (x.shape[2] + x.shape[3])):
         active = rr > stop
-        if not bool(active.any()):
+        # converged rows are frozen (alpha = beta = 0), so polling the host every 8 steps
+        # gives the same result with 8× fewer device→host syncs on a GPU
+        if it % 8 == 0 and not bool(active.any()):
             break
         ad = apply(direction)
         alpha = torch.where(active, rr / dot(direction, ad).clamp_min(torch.finfo(x.dtype).tiny),

@@ -21,7 +21,7 @@ from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.errors import InvalidInputError
 from ..core.registry import ExplainerLike, as_explain_fn
 from ..core.safety import model_guard
-from ..core.seeding import SeedLike, base_seed, rand_rows
+from ..core.seeding import SeedLike, base_seed, derived_rows, rand_rows
 from ..core.targets import Target, TargetLike, row_targets
 from ..core.validation import check_input, check_same_device
 from .base import check_attributions, metric
@@ -81,7 +81,8 @@ def max_sensitivity(
             s = rows // n_samples
             sd = s.to(x.device)
             noisy = x[sd] + sensitivity_noise(x, rows, n_samples, radius, seed_)
-            a = explain(noisy, row_targets(target, s)).detach().flatten(1)
+            with derived_rows(s, rows % n_samples):  # the copies' draws follow their sample
+                a = explain(noisy, row_targets(target, s)).detach().flatten(1)
             if a.shape[1] != a0.shape[1]:
                 raise InvalidInputError(
                     f"the explainer returns {a.shape[1]} values per sample but attributions "

@@ -1,0 +1,95 @@
+"""NeFLAG cost: wall time as a multiple of one forward+backward pass (issue 8).
+
+NeFLAG with n points and T steps needs n·(T+1) forward+backward passes per sample (T search
+steps, one flux gradient), batched over samples × points in chunks of ``batch_size`` rows.
+For each case this prints, timed alternately in one run (so machine drift hits all equally):
+- ours: one NeFLAG call on the batch;
+- 1×: one forward+backward (input gradient) of the batch; ours / 1× is the cost multiple,
+  to compare with n·(T+1) (fewer when the chunks of n·N rows use the hardware better);
+- raw: the same rows as plain forward+backward passes in the same chunks, (T+1) per chunk;
+  ours / raw is NeFLAG's overhead beyond its gradients (seeding, projections, flux).
+Models: the zoo's mnist_vgg (28², batch 8) and torchvision resnet18 (random weights,
+112², batch 2, n ≤ 4, so the script stays under ~3 minutes on one CPU thread).
+
+    python benchmarks/bench_neflag.py [--repeats 3] [--device cpu] [--models vgg,resnet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from functools import partial
+
+import torch
+from timing import device_name, timed  # benchmarks/timing.py
+
+import faithmap as fm
+
+
+def fwd_bwd(model, x, target):
+    """One input-gradient pass of the target probability (NeFLAG's default score)."""
+    xi = x.clone().requires_grad_(True)
+    p = model(xi).softmax(1).gather(1, target[:, None])
+    torch.autograd.grad(p.sum(), xi)
+
+
+def raw_rows(model, x, target, n: int, steps: int, batch_size: int):
+    """(T+1) forward+backward passes for every chunk of the n·N rows, nothing else."""
+    rows = n * len(x)
+    sizes = [min(batch_size, rows - s) for s in range(0, rows, batch_size)]
+    chunks = [(x.repeat(math.ceil(b / len(x)), 1, 1, 1)[:b],
+               target.repeat(math.ceil(b / len(x)))[:b]) for b in sizes]
+
+    def run():
+        for xc, tc in chunks:
+            for _ in range(steps + 1):
+                fwd_bwd(model, xc, tc)
+
+    return run
+
+
+def cases(device: str, models: str):
+    torch.manual_seed(0)
+    if "vgg" in models:
+        vgg = fm.zoo.load("mnist_vgg").to(device)
+        yield "mnist_vgg 28², batch 8", vgg, torch.rand(8, 1, 28, 28, device=device), (1, 10, 20)
+    if "resnet" in models:
+        resnet = fm.zoo.torchvision("resnet18", num_classes=10).to(device)  # random weights
+        yield "resnet18 112², batch 2", resnet, torch.rand(2, 3, 112, 112, device=device), (1, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32, help="chunk budget (rows)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", default="vgg,resnet", help="vgg, resnet or both")
+    args = parser.parse_args()
+    print(f"# NeFLAG, T={args.steps} steps, {args.device} ({device_name(args.device)}), torch "
+          f"{torch.__version__}, chunk budget {args.batch_size} rows")
+    print("| model | n | ours (s) | 1× fwd+bwd (s) | ours / 1× | n·(T+1) | raw (s) | ours / raw |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, model, x, ns in cases(args.device, args.models):
+        with torch.no_grad():
+            target = model(x).argmax(1)
+        fwd_bwd(model, x, target)  # warm-up
+        for n in ns:
+            explainer = fm.NeFLAG(model, n_points=n, steps=args.steps, seed=0,
+                                  batch_size=args.batch_size)
+            raw = raw_rows(model, x, target, n, args.steps, args.batch_size)
+            ours = partial(explainer, x, target)
+            one_pass = partial(fwd_bwd, model, x, target)
+            t_ours, t_one, t_raw = [], [], []
+            for _ in range(args.repeats):
+                t_ours.append(timed(ours, args.device))
+                t_one.append(timed(one_pass, args.device))
+                t_raw.append(timed(raw, args.device))
+            o, one, r = (statistics.median(t) for t in (t_ours, t_one, t_raw))
+            print(f"| {label} | {n} | {o:.3f} | {one:.4f} | {o / one:.1f} | "
+                  f"{n * (args.steps + 1)} | {r:.3f} | {o / r:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""COMET — Comprehensive Attribution (Zhang, Lee, Wang, ECCV 2024, arXiv 2407.19308).
+
+An inherently explainable classifier: a selector S draws a soft mask m = σ(S(x)), a
+predictor f_P classifies the selected input m⊙x + (1−m)⊙q, and a frozen detector f_D
+(a black box trained on full images) checks that the complement holds no class evidence.
+See docs/methods/comet.md.
+
+>>> import faithmap as fm
+>>> model = fm.comet.ComprehensiveAttributionModel.load("cluttered_comet")
+>>> logits, mask = model(x), model.explain(x)
+"""
+
+from .blackbox import accuracy, train_classifier
+from .data import splits, test_set
+from .explainer import COMETExplainer
+from .model import (
+    ComprehensiveAttributionModel,
+    load_classifier,
+    save_classifier,
+    shipped,
+)
+from .objective import Objective, area_penalty, complement, hinge, mask_area, select, selector_loss
+from .predictor import SmallCNN
+from .selector import LRASPPSelector, UNetSelector, build_selector
+from .steps import VARIANTS, comet_losses, route_gradients, validate
+from .training import TrainResult, train
+
+__all__ = [
+    "COMETExplainer",
+    "ComprehensiveAttributionModel",
+    "LRASPPSelector",
+    "Objective",
+    "SmallCNN",
+    "TrainResult",
+    "UNetSelector",
+    "VARIANTS",
+    "accuracy",
+    "area_penalty",
+    "build_selector",
+    "comet_losses",
+    "complement",
+    "hinge",
+    "load_classifier",
+    "mask_area",
+    "route_gradients",
+    "save_classifier",
+    "select",
+    "selector_loss",
+    "shipped",
+    "splits",
+    "test_set",
+    "train",
+    "train_classifier",
+    "validate",
+]

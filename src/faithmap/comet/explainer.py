@@ -1,0 +1,74 @@
+"""COMET's mask as a registered explainer (``"comet"``), for comparison with post-hoc maps.
+
+``get_explainer("comet", model, checkpoint="cluttered_comet")``: the map is the trained
+selector's mask m = σ(S(x)), N×1×H×W in (0, 1). ``model`` is the black-box classifier the
+evaluation scores maps against (normally the detector COMET was trained with); the mask
+does not depend on it nor on the target — COMET's selector is class-agnostic and explains
+its own predictor f_P. Inputs whose channel count differs from the checkpoint's are
+averaged to grey (1-channel checkpoint) or repeated (grey input), noted in
+``metadata["channel_conversion"]``. ``metadata["comet_prediction"]`` holds f_P's predicted
+classes and ``metadata["target_agrees"]`` whether they equal the requested targets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.errors import InvalidInputError
+from ..core.explainer import Explainer
+from ..core.registry import register
+from ..core.targets import Target
+from .model import ComprehensiveAttributionModel
+from .objective import select
+
+
+@register("comet")
+class COMETExplainer(Explainer):
+    """The mask of a trained COMET checkpoint (path, shipped name, or model object)."""
+
+    spatial = True
+
+    def __init__(self, model: nn.Module, *,
+                 checkpoint: str | Path | ComprehensiveAttributionModel = "cluttered_comet",
+                 batch_size: int | None = DEFAULT_BATCH_SIZE) -> None:
+        super().__init__(model, batch_size=batch_size)
+        if isinstance(checkpoint, ComprehensiveAttributionModel):
+            self.comet = checkpoint
+        else:
+            self.comet = ComprehensiveAttributionModel.load(checkpoint)
+        self.comet.eval()
+
+    def _channels(self, x: torch.Tensor) -> torch.Tensor:
+        want, have = self.comet.config["in_channels"], x.shape[1]
+        if have == want:
+            return x
+        if want == 1:
+            self.metadata["channel_conversion"] = f"{have} channels averaged to grey"
+            return x.mean(1, keepdim=True)
+        if have == 1:
+            self.metadata["channel_conversion"] = f"grey repeated to {want} channels"
+            return x.expand(-1, want, -1, -1)
+        raise InvalidInputError(f"the COMET checkpoint takes {want}-channel images, got {have}")
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        with torch.no_grad():  # check the target against the black box (raises if invalid)
+            out = self.model(x)
+        target.resolve(out).scores(out)
+        comet = self.comet.to(x.device)
+        xc = self._channels(x).float()
+        masks, preds = [], []
+        step = self.batch_size or len(x)
+        with torch.no_grad():
+            for i in range(0, len(x), step):
+                m = comet.explain(xc[i:i + step])
+                masks.append(m)
+                preds.append(comet.predictor(select(xc[i:i + step], m, comet.fill)).argmax(1))
+        pred = torch.cat(preds)
+        self.metadata["comet_prediction"] = pred.tolist()
+        if target.indices is not None:
+            self.metadata["target_agrees"] = (pred.cpu() == target.indices.cpu()).tolist()
+        return torch.cat(masks)

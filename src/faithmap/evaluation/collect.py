@@ -1,0 +1,69 @@
+"""Gather finished blocks into an :class:`EvaluationResult`, in one canonical order.
+
+Blocks arrive in any order (Ray workers, a resumed log); rows are sorted by dataset, method,
+metric (the run's order) and sample index, so every backend writes the same files.
+Per-sample errors with the same message are merged into one entry listing the samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .blocks import BlockResult
+from .results import EvaluationResult
+
+Kept = dict[str, dict[str, tuple[torch.Tensor, list[int]]]]
+
+
+def collect(result: EvaluationResult, blocks: Sequence[BlockResult], datasets: list[str],
+            methods: list[str], keep: int) -> Kept:
+    """Fill ``result.samples``, ``errors`` and ``timings``; return the kept maps per dataset
+    and method as (maps with row i = sample i, zero where missing; samples present)."""
+    d_order = {d: i for i, d in enumerate(datasets)}
+    m_order = {m: i for i, m in enumerate(methods)}
+    k_order = {m: i for i, m in enumerate(result.metric_info)}
+    rows: dict[tuple, float] = {}
+    errors: dict[tuple, list[int]] = {}
+    kept_parts: dict[tuple[str, str], list[tuple[list[int], torch.Tensor]]] = {}
+    for b in blocks:
+        for metric, sample, score in b.rows:
+            rows.setdefault((b.dataset, b.method, metric, int(sample)), float(score))
+        for e in b.errors:
+            errors.setdefault((b.dataset, b.method, e["metric"], e["error"]), []).append(
+                int(e["sample"]))
+        for w in b.warnings:
+            result.warnings.append({"dataset": b.dataset, "method": b.method, "warning": w})
+        timing = result.timings.setdefault(b.dataset, {}).setdefault(
+            b.method, {"explain_s": 0.0, "metrics_s": 0.0})
+        timing["explain_s"] += b.explain_s
+        timing["metrics_s"] += b.metrics_s
+        if b.maps is not None:
+            kept_parts.setdefault((b.dataset, b.method), []).append((b.map_samples, b.maps))
+
+    def key(k: tuple) -> tuple:
+        return (d_order.get(k[0], len(d_order)), m_order.get(k[1], len(m_order)),
+                -1 if k[2] is None else k_order.get(k[2], len(k_order)), k[3])
+
+    result.warnings.sort(key=lambda w: (d_order.get(w["dataset"], 0),
+                                        m_order.get(w["method"], 0), w["warning"]))
+    result.samples = [{"dataset": d, "method": m, "metric": k, "sample": s, "score": v}
+                      for (d, m, k, s), v in sorted(rows.items(), key=lambda kv: key(kv[0]))]
+    merged = sorted(errors.items(), key=lambda kv: key((*kv[0][:3], min(kv[1]))))
+    result.errors += [{"dataset": d, "method": m, "metric": k, "error": err,
+                       "samples": sorted(set(samples))} for (d, m, k, err), samples in merged]
+    kept: Kept = {}
+    for (dataset, method), parts in kept_parts.items():
+        size = 1 + max(s for samples, _ in parts for s in samples)
+        maps = torch.zeros(min(keep, size), *parts[0][1].shape[1:], dtype=parts[0][1].dtype)
+        present = []
+        for samples, m in parts:
+            for j, s in enumerate(samples):
+                if s < keep:
+                    maps[s] = m[j]
+                    present.append(s)
+        kept.setdefault(dataset, {})[method] = (maps, sorted(set(present)))
+    for dataset in list(kept):  # methods in the run's order (the report's columns)
+        kept[dataset] = dict(sorted(kept[dataset].items(), key=lambda kv: m_order.get(kv[0], 0)))
+    return dict(sorted(kept.items(), key=lambda kv: d_order.get(kv[0], 0)))

@@ -1,0 +1,223 @@
+"""Run evaluation blocks on Ray actors: one model copy per worker, results streamed back.
+
+``fm.evaluate(..., backend="ray")`` starts a light local Ray instance when no Ray is running
+and no ``ray_address`` is given (``ray.init(num_cpus=workers, include_dashboard=False)``,
+shut down at the end), joins the cluster at ``ray_address`` otherwise ("auto" finds a
+running one). Each actor gets the model once from the object store, moves it to its GPU
+when it was given one (``num_gpus=1`` when the cluster has GPUs and the device is ``auto``
+or ``cuda``), and runs blocks with :class:`~faithmap.evaluation.blocks.BlockRunner`. A
+worker process that dies is restarted and its block retried (``max_restarts``,
+``max_task_retries``); a block whose retries are spent is reported as failed.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .blocks import BlockResult, BlockRunner
+
+RETRIES = 3
+IN_FLIGHT = 2  # blocks queued per actor, so a worker never waits for the driver
+
+
+def require_ray():
+    """The ``ray`` module, or an ImportError that names the extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError("the Ray backend (backend='ray', faithmap evaluate --ray) needs Ray: "
+                          "pip install 'faithmap[ray]'") from exc
+    return ray
+
+
+def resolve_device(device: str | None) -> torch.device | None:
+    """``auto`` → CUDA when this process sees a GPU, else CPU; ``None`` stays ``None``."""
+    if device is None:
+        return None
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _Worker:
+    """A Ray actor: one model copy on this worker's device, blocks run one at a time."""
+
+    def __init__(self, model: nn.Module, spec: dict[str, Any], device: str | None) -> None:
+        dev = resolve_device(device or "auto")
+        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        self.runner = BlockRunner(model.to(dev), spec)
+
+    def run(self, *args: Any) -> BlockResult:
+        return self.runner.run(*args)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _ship_by_value(model: nn.Module) -> None:
+    """Pickle the model's classes by value when their module lies outside installed packages
+    (a script's or a test's own model file), so workers need not import it."""
+    from ray import cloudpickle  # Ray's own copy, the one that pickles object refs
+
+    for m in model.modules():
+        mod = sys.modules.get(type(m).__module__)
+        path = getattr(mod, "__file__", None) or ""
+        installed = any(p in Path(path).parts for p in ("site-packages", "dist-packages"))
+        if mod is None or not path or installed or mod.__name__.split(".")[0] in (
+                "torch", "torchvision", "faithmap", "__main__"):
+            continue
+        try:
+            cloudpickle.register_pickle_by_value(mod)
+        except ValueError:  # a submodule of a package: pickled by reference as usual
+            continue
+
+
+def connect(address: str | None, workers: int | None) -> bool:
+    """Join Ray: the running instance, the cluster at ``address``, or a new local instance
+    with ``workers`` CPUs. True when this call started Ray (the caller shuts it down)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    return True
+
+
+class _ExplainWorker:
+    """A Ray actor for ``faithmap explain``: one model copy and one explainer."""
+
+    def __init__(self, model: nn.Module, method: str, options: dict[str, Any],
+                 device: str | None) -> None:
+        from ..core.registry import get_explainer
+
+        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        self.device = resolve_device(device or "auto")
+        self.model = model.to(self.device)
+        self.explainer = get_explainer(method, self.model, **options)
+
+    def run(self, x: torch.Tensor, target: int | None) -> tuple:
+        """(attributions, class probabilities, resolved targets) of one batch, on the CPU."""
+        x = x.to(self.device)
+        attr = self.explainer(x, target)
+        with torch.no_grad():
+            probs = self.model(x).softmax(dim=1)
+        return attr.cpu(), probs.cpu(), self.explainer.metadata.get("target")
+
+
+def explain_on_ray(model: nn.Module, method: str, options: dict[str, Any],
+                   batches: Iterable[tuple[Any, torch.Tensor]], target: int | None,
+                   device: str | None, address: str | None = None,
+                   workers: int | None = None) -> Iterator[tuple[Any, tuple | Exception]]:
+    """``(key, x)`` batches → ``(key, (attr, probs, targets))`` in order, or ``(key, error)``;
+    computed on Ray actors (dead workers restarted, the batch retried)."""
+    ray = require_ray()
+    started = connect(address, workers)
+    try:
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if device in (None, "auto", "cuda") else 0
+        count = workers or (gpus or int(resources.get("CPU", 1)))
+        _ship_by_value(model)
+        model_ref = ray.put(model if _on_cpu(model) else copy.deepcopy(model).cpu())
+        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
+                           max_task_retries=RETRIES)(_ExplainWorker)
+        actors = [actor.remote(model_ref, method, options, device) for _ in range(count)]
+        pending: deque = deque()
+        source = iter(batches)
+        for i, (key, x) in enumerate(source):
+            pending.append((key, actors[i % count].run.remote(x, target)))
+            if len(pending) >= IN_FLIGHT * count:
+                yield _explain_result(ray, *pending.popleft())
+        while pending:
+            yield _explain_result(ray, *pending.popleft())
+        for a in actors:
+            ray.kill(a)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _explain_result(ray: Any, key: Any, ref: Any) -> tuple[Any, tuple | Exception]:
+    try:
+        return key, ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # the explainer raised: its own exception
+        cause = exc.as_instanceof_cause()
+        return key, cause if isinstance(cause, Exception) else exc
+    except ray.exceptions.RayError as exc:
+        return key, exc
+
+
+class RayExecutor:
+    """Runs blocks on ``workers`` actors and yields each :class:`BlockResult` as it finishes."""
+
+    def __init__(self, model: nn.Module, spec: dict[str, Any], device: str | None,
+                 address: str | None = None, workers: int | None = None) -> None:
+        ray = require_ray()
+        self.ray = ray
+        self.started = connect(address, workers)
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if device in (None, "auto", "cuda") else 0
+        count = workers or (gpus or int(resources.get("CPU", 1)))
+        _ship_by_value(model)
+        cpu_model = model if _on_cpu(model) else copy.deepcopy(model).cpu()
+        self.model_ref = model_ref = ray.put(cpu_model)  # kept: restarts re-read it
+        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
+                           max_task_retries=RETRIES)(_Worker)
+        self.actors = [actor.remote(model_ref, spec, device) for _ in range(count)]
+
+    def run(self, jobs: Iterable[tuple]) -> Iterator[BlockResult]:
+        """Blocks (dataset, kind, method, samples, images, targets, masks) → results."""
+        ray = self.ray
+        queue = deque(jobs)
+        pending: dict[Any, tuple[Any, tuple]] = {}
+        load = {a: 0 for a in self.actors}
+        while queue or pending:
+            for actor in list(load):
+                while queue and load[actor] < IN_FLIGHT:
+                    job = queue.popleft()
+                    pending[actor.run.remote(*job)] = (actor, job)
+                    load[actor] += 1
+            if not pending:  # every actor is dead: the rest fail
+                job = queue.popleft()
+                yield _failed(job, "no Ray worker left")
+                continue
+            done, _ = ray.wait(list(pending), num_returns=1)
+            actor, job = pending.pop(done[0])
+            if actor in load:
+                load[actor] -= 1
+            try:
+                yield ray.get(done[0])
+            except ray.exceptions.RayActorError as exc:  # retries spent: the actor is gone
+                load.pop(actor, None)
+                yield _failed(job, f"Ray worker died: {exc}")
+            except ray.exceptions.RayError as exc:
+                yield _failed(job, f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Stop the actors, and Ray itself when this executor started it."""
+        for a in self.actors:
+            self.ray.kill(a)
+        if self.started:
+            self.ray.shutdown()
+
+
+def _on_cpu(model: nn.Module) -> bool:
+    return all(t.device.type == "cpu" for t in list(model.parameters()) + list(model.buffers()))
+
+
+def _failed(job: tuple, error: str) -> BlockResult:
+    dataset, _, method, samples = job[:4]
+    return BlockResult(dataset, method, list(samples),
+                       errors=[{"metric": None, "sample": s, "error": error} for s in samples])

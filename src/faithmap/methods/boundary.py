@@ -1,0 +1,185 @@
+"""Boundary attributions (Wang, Fredrikson & Datta, ICML 2022; arXiv 2103.11257).
+
+x' = the closest point to x (in ``norm``) whose predicted class differs from y, found by
+:func:`faithmap.attacks.find_boundary` (PGD sweep + CW-L2 + bisection); then
+
+- BSM (boundary saliency map): ∇_{x'} f_y(x') (``objective="logit"``, as the reference code)
+  or the margin normal ∇_{x'} (f_y − f_{y'})(x'), y' = argmax_{j≠y} f_j(x') (``"margin"``);
+- BIG (boundary integrated gradients): IG from x' to x,
+  (x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), with Σ BIG ≈ f_y(x) − f_y(x');
+- boundary SmoothGrad: SmoothGrad at x', (1/S) Σ_s ∇f_y(x' + ε_s).
+
+The three share one search per (model, inputs, targets, search settings) through a
+:class:`~faithmap.methods.boundary_cache.BoundaryCache`. Samples with no boundary found are
+listed in ``metadata["fallback_samples"]`` with a warning, and use the ``fallback`` point
+(default 0.0: the all-zeros input, as the reference; ``fallback="raise"`` raises instead).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..attacks.boundary import Boundary, check_eps, find_boundary
+from ..attacks.boundary_pgd import BoundsLike, check_norm
+from ..core.autograd import input_gradient
+from ..core.batching import DEFAULT_BATCH_SIZE, map_rows
+from ..core.errors import TargetError
+from ..core.explainer import Explainer
+from ..core.integration import normalise_method, quadrature
+from ..core.registry import register
+from ..core.seeding import SeedLike
+from ..core.targets import Target
+from .boundary_cache import DEFAULT_CACHE, BoundaryCache
+from .gradients import Baseline, SmoothGrad, integrated_gradients, resolve_baseline
+
+
+class BoundaryExplainer(Explainer):
+    """Shared boundary search of BSM, BIG and boundary SmoothGrad (see module doc).
+
+    Search options: ``norm`` ("l2" | "linf"), ``eps`` (ascending radii; None: the default
+    rule of :func:`~faithmap.attacks.find_boundary`), ``steps`` (PGD steps per eps),
+    ``cw_steps``, ``refine_steps``, ``bounds`` (valid input range, scalars or per channel),
+    ``seed``, ``search_options`` (other :func:`find_boundary` keywords). ``cache``: True
+    (the shared cache), False, or a :class:`BoundaryCache`.
+    """
+
+    def __init__(
+        self, model: nn.Module, *, norm: str = "l2", eps: Any = None, steps: int = 40,
+        cw_steps: int | None = None, refine_steps: int = 10,
+        bounds: BoundsLike | None = (0.0, 1.0), seed: SeedLike = 0,
+        fallback: Baseline | str = 0.0, cache: bool | BoundaryCache = True,
+        search_options: dict[str, Any] | None = None,
+        batch_size: int | None = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        super().__init__(model, batch_size=batch_size)
+        if isinstance(fallback, str) and fallback != "raise":
+            raise ValueError(f"fallback must be a baseline or 'raise', got {fallback!r}")
+        self.search = {"norm": check_norm(norm), "eps": None if eps is None else check_eps(eps),
+                       "steps": steps, "cw_steps": cw_steps, "refine_steps": refine_steps,
+                       "bounds": bounds, "seed": seed, **(search_options or {})}
+        self.fallback = fallback
+        self.seed = seed
+        if not isinstance(cache, (bool, BoundaryCache)):
+            raise TypeError(f"cache must be True, False or a BoundaryCache, got {cache!r}")
+        self.cache = DEFAULT_CACHE if cache is True else (None if cache is False else cache)
+
+    def boundary(self, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, Boundary]:
+        """x' for every sample (fallback where none was found) and the search record."""
+        target.resolve_with(self.model, x)
+        if target.indices is None:
+            raise TargetError(f"{type(self).__name__} needs class-index targets (a callable "
+                              "target has no decision boundary to search)")
+        y = target.indices
+        cacheable = self.cache is not None and isinstance(self.seed, int)
+        key = self.cache.key(self.model, x, y, self.search) if cacheable else None
+        found = self.cache.get(key, self.model) if key is not None else None
+        self.metadata["cache_hit"] = found is not None
+        if found is None:
+            found = find_boundary(self.model, x, y, batch_size=self.batch_size, **self.search)
+            if key is not None:
+                self.cache.put(key, self.model, found)
+        b = found
+        self.metadata.update(
+            boundary=b, found=b.found.tolist(), distances=b.distances.tolist(),
+            boundary_eps=b.eps.tolist(),
+            boundary_attack=list(b.attack), boundary_class=b.labels.tolist(),
+            search_forward_backward=0 if self.metadata["cache_hit"] else b.forward_backward)
+        missing = torch.nonzero(~b.found).flatten().tolist()
+        self.metadata["fallback_samples"] = missing
+        at_input = [i for i, a in enumerate(b.attack) if a == "input"]
+        if at_input:
+            warnings.warn(f"{type(self).__name__}: samples {at_input[:10]} are not predicted as "
+                          "their target at x, so x' = x (distance 0)", RuntimeWarning,
+                          stacklevel=4)
+        if not missing:
+            return b.points, b
+        if self.fallback == "raise":
+            raise RuntimeError(f"{type(self).__name__}: no decision boundary found for samples "
+                               f"{missing[:10]} (largest eps {float(b.eps_list.max()):.3g})")
+        warnings.warn(
+            f"{type(self).__name__}: no decision boundary found for samples {missing[:10]} "
+            f"(largest eps {float(b.eps_list.max()):.3g}); they use the fallback baseline "
+            f"{self.fallback!r} instead (metadata['fallback_samples'])",
+            RuntimeWarning, stacklevel=4)
+        base = resolve_baseline(self.fallback, x)  # type: ignore[arg-type]
+        return torch.where(b.found.view(-1, 1, 1, 1), b.points, base), b
+
+
+@register("bsm")
+class BoundarySaliency(BoundaryExplainer):
+    """BSM: ∇f_y at the nearest boundary point x' (``objective="logit"``) or the margin
+    normal ∇(f_y − f_{y'})(x') (``"margin"``); ``abs=True`` returns its absolute value."""
+
+    def __init__(self, model: nn.Module, *, objective: str = "logit", abs: bool = False,
+                 **options: Any) -> None:
+        super().__init__(model, **options)
+        if objective not in ("logit", "margin"):
+            raise ValueError(f"objective must be 'logit' or 'margin', got {objective!r}")
+        self.objective = objective
+        self.abs = abs
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        xp, _ = self.boundary(x, target)
+        y = target.indices
+        assert y is not None
+
+        def grad(rows: torch.Tensor) -> torch.Tensor:
+            r = rows.to(x.device)
+            if self.objective == "logit":
+                return input_gradient(self.model, xp[r], target, rows)[0]
+            leaf = xp[r].detach().requires_grad_(True)
+            with torch.enable_grad():
+                out = self.model(leaf.clone())
+                yy = y[rows].to(out.device)[:, None]
+                margin = out.gather(1, yy).squeeze(1) - out.scatter(1, yy, -torch.inf).amax(1)
+                (g,) = torch.autograd.grad(margin.sum(), leaf)
+            return g
+
+        g = map_rows(x.shape[0], self.batch_size, grad)
+        return g.abs() if self.abs else g
+
+
+@register("big")
+class BoundaryIntegratedGradients(BoundaryExplainer):
+    """BIG: Integrated Gradients from the boundary point x' to x (``n_steps``, quadrature
+    ``method``/``integration`` as :class:`IntegratedGradients`). ``metadata`` holds
+    ``convergence_delta`` = Σ BIG − (f_y(x) − f_y(x')) and ``boundary_gap`` = f_y(x) − f_y(x')."""
+
+    def __init__(self, model: nn.Module, *, n_steps: int = 50, method: str | None = None,
+                 integration: str = "gausslegendre", **options: Any) -> None:
+        super().__init__(model, **options)
+        self.method = normalise_method(method or integration)
+        self.alphas, self.weights = quadrature(self.method, n_steps)
+        self.n_steps = n_steps
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        xp, _ = self.boundary(x, target)
+        attr = integrated_gradients(self.model, x, xp, target, self.alphas, self.weights,
+                                    self.batch_size)
+        with torch.no_grad():
+            gap = target.scores(self.model(x)) - target.scores(self.model(xp))
+        self.metadata["boundary_gap"] = gap
+        self.metadata["convergence_delta"] = attr.flatten(1).sum(1) - gap
+        return attr
+
+
+@register("boundary_smoothgrad")
+class BoundarySmoothGrad(BoundaryExplainer):
+    """SmoothGrad at the boundary point: (1/S) Σ_s ∇f_y(x' + ε_s), ε_s ~ N(0, σ²), with
+    :class:`SmoothGrad`'s options (``n_samples``, ``noise_level``, ``stdev``, ``squared``);
+    ``seed`` seeds both the search and the noise."""
+
+    def __init__(self, model: nn.Module, *, n_samples: int = 50, noise_level: float = 0.15,
+                 stdev: float | None = None, squared: bool = False, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.smoothgrad = SmoothGrad(model, n_samples=n_samples, noise_level=noise_level,
+                                     stdev=stdev, squared=squared, seed=self.seed,
+                                     batch_size=self.batch_size)
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        xp, _ = self.boundary(x, target)
+        return self.smoothgrad.attribute(xp, target)

@@ -1,0 +1,280 @@
+"""DANCE: decoy-enhanced saliency (Lu, Guo, Xing & Noble, ICML 2021; arXiv 2002.00526).
+
+Step 1 (:mod:`.dance_decoys`): for every p×p patch and both signs, a decoy x̃ that changes
+only the patch, stays in the input box, and keeps the output of layer ℓ within ε:
+‖F_ℓ(x̃) − F_ℓ(x)‖_∞ ≤ ε. Step 2: the base saliency map E on every decoy, aggregated per
+feature i over the decoys j = 1..2M of the image:
+
+- ``"range"`` (default, the paper's Eq. 3): Z_i = max_j E(x̃^j)_i − min_j E(x̃^j)_i;
+- ``"per_mask"``: |E(x̃^{m+})_i − E(x̃^{m−})_i| (the range of each ± pair) averaged over
+  the masks m whose patch covers i (0 where none does);
+- ``"mean"`` (ablation): Z_i = (1/2M) Σ_j E(x̃^j)_i.
+
+:func:`dance_display` is the paper's display post-processing. The target is always the
+class at x (the prediction at x for ``target=None``), also on the decoys.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..core.batching import chunks
+from ..core.errors import InvalidInputError
+from ..core.explainer import Explainer
+from ..core.layers import capture_output, find_module
+from ..core.registry import get_explainer, register
+from ..core.safety import model_guard
+from ..core.seeding import SeedLike, base_seed, derived_rows
+from ..core.targets import Target, TargetLike, row_targets
+from ..core.validation import check_input
+from .dance_decoys import (
+    DecoySettings,
+    constant_decoys,
+    embed,
+    layer_output,
+    make_decoys,
+    patch_grid,
+    patch_index,
+)
+
+AGGREGATIONS = ("range", "per_mask", "mean")
+#: Default constrained layer per zoo architecture (class name in faithmap.zoo.architectures):
+#: the output of the last convolutional stage, just before the head.
+ZOO_LAYERS = {"VGG": "features.9", "ResNet": "layers", "AllConv": "features.11"}
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh)
+
+
+def default_layer(model: nn.Module) -> str:
+    """ℓ when ``layer=None``: for zoo architectures :data:`ZOO_LAYERS` (mnist_vgg and
+    mnist_vgg_robust → ``features.9``, the last max-pool; mnist_resnet and mnist_bottleneck →
+    ``layers``, the last residual stage; mnist_allconv → ``features.11``, the last ReLU before
+    the 1×1 class conv); otherwise the last top-level child of the model that contains a
+    Conv2d (e.g. torchvision resnet18 → ``layer4``, vgg16 → ``features``), or the activation
+    right after it when that child is a bare Conv2d."""
+    from ..zoo import architectures as zoo_arch
+
+    for cls_name, layer in ZOO_LAYERS.items():
+        if type(model) is getattr(zoo_arch, cls_name):
+            return layer
+    children = list(model.named_children())
+    with_conv = [i for i, (_, m) in enumerate(children)
+                 if any(isinstance(u, nn.Conv2d) for u in m.modules())]
+    if not with_conv:
+        raise ValueError("the model has no Conv2d module to pick a default layer from; "
+                         "pass layer=... (a module name from model.named_modules())")
+    i = with_conv[-1]
+    if (isinstance(children[i][1], nn.Conv2d) and i + 1 < len(children)
+            and isinstance(children[i + 1][1], _ACTIVATIONS)):
+        i += 1
+    return children[i][0]
+
+
+def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explainer:
+    """The base explainer E: a registry name (also ``"captum:Cls"``), an Explainer class or
+    instance (e.g. from :func:`~faithmap.from_captum`), or a Captum attribution class."""
+    if isinstance(base, Explainer):
+        if options:
+            raise ValueError("base_options apply to a base given by name or class, "
+                             "not to an Explainer instance")
+        if base.model is model:
+            return base
+        moved = copy.copy(base)
+        moved.model, moved.metadata = model, {}
+        return moved
+    if isinstance(base, str) and base.strip().lower() == "dance":
+        raise ValueError("DANCE cannot be its own base method")
+    if isinstance(base, str) or (isinstance(base, type) and issubclass(base, Explainer)):
+        return get_explainer(base, model, **options)
+    if isinstance(base, type) and base.__module__.startswith("captum"):
+        from .captum_adapter import from_captum
+
+        return from_captum(base, model, **options)
+    raise TypeError(
+        f"base must be a registry name, an Explainer (class or instance, e.g. "
+        f"fm.from_captum(...)) or a Captum attribution class, got {base!r}"
+    )
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+@register("dance")
+class DANCE(Explainer):
+    """Decoy-enhanced saliency around any base explainer (see module doc and docs/methods).
+
+    ``layer``: module name of ℓ (default :func:`default_layer`); ``patch``/``stride``: patch
+    side and step in pixels (stride defaults to ``patch``); ``max_masks`` keeps that many
+    patches, evenly spaced; ``epsilon`` relative to max|F_ℓ(x)| (``relative_epsilon=False``:
+    absolute); ``steps``/``rounds``/``lr``/``lam``: solver; ``tau``: per-feature bound on
+    |δ|; ``input_range``: the box (None: none); ``decoys="constant"`` (ablation): x ± ``size``
+    on the patch, no optimisation. ``batch_size`` bounds the decoy rows per chunk.
+    """
+
+    def __init__(
+        self, model: nn.Module, base: Any = "saliency", *, base_options: dict | None = None,
+        layer: str | nn.Module | None = None, patch: int = 3, stride: int | None = None,
+        max_masks: int | None = None, aggregation: str = "range", decoys: str = "optimised",
+        size: float = 0.1, epsilon: float = 1e-2, relative_epsilon: bool = True,
+        steps: int = 10, rounds: int = 2, lr: float = 0.1, lam: float = 1.0,
+        tau: float | None = None, input_range: tuple[float, float] | None = (0.0, 1.0),
+        seed: SeedLike = 0, batch_size: int | None = 256,
+    ) -> None:
+        super().__init__(model, batch_size=batch_size)
+        self.patch = _positive_int("patch", patch)
+        self.stride = self.patch if stride is None else _positive_int("stride", stride)
+        self.max_masks = None if max_masks is None else _positive_int("max_masks", max_masks)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if decoys not in ("optimised", "constant"):
+            raise ValueError(f"decoys must be 'optimised' or 'constant', got {decoys!r}")
+        if not epsilon > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
+            raise ValueError("epsilon, lr, lam (and tau when given) must be > 0")
+        _positive_int("steps", steps), _positive_int("rounds", rounds)
+        self.layer, _ = find_module(model, default_layer(model) if layer is None else layer)
+        self.base = resolve_base(base, model, dict(base_options or {}))
+        self.aggregation, self.decoy_kind, self.size = aggregation, decoys, size
+        self.settings = DecoySettings(epsilon, relative_epsilon, steps, rounds, lr, lam, tau,
+                                      box=None if input_range is None else tuple(input_range))
+        self.seed = seed
+
+    def _check(self, x: torch.Tensor) -> None:
+        h, w = x.shape[-2:]
+        if self.patch > min(h, w):
+            raise InvalidInputError(f"patch={self.patch} is larger than the {h}×{w} input")
+        box = self.settings.box
+        if box is not None and bool((x < box[0]).any() | (x > box[1]).any()):
+            raise InvalidInputError(
+                f"inputs lie outside input_range={box}; pass the valid range of your inputs "
+                "(or input_range=None for no box constraint)")
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        n, c = x.shape[:2]
+        delta, rows_index, corners, deviation, fallback, eps = self._decoy_rows(x, target)
+        z = self._aggregate(x, target, delta, rows_index, corners)
+        self.spatial = bool(getattr(self.base, "spatial", False)) or (z.shape[1] != c)
+        m = len(corners)
+        per = 2 * m
+        self.metadata.update(
+            layer=self.layer, n_masks=m, n_decoys=per,
+            feasible_fraction=(1 - fallback.view(n, per).float().mean(1)).tolist(),
+            n_fallback=fallback.view(n, per).sum(1).tolist(),
+            mean_abs_delta=delta.abs().mean(1).view(n, per).mean(1).tolist(),
+            layer_deviation=deviation.view(n, per).amax(1).tolist(), epsilon=eps.tolist(),
+            decoy_passes=per * ((self.settings.steps + 1) * self.settings.rounds + 1)
+            if self.decoy_kind == "optimised" else 0,
+        )
+        return z
+
+    def decoys(self, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
+        """The decoys x̃ of every image, N×2M×C×H×W (row 2m: mask m pushed up, 2m+1: down)."""
+        check_input(x)
+        x = x.detach()
+        with model_guard(self.model):
+            delta, rows_index, corners, *_ = self._decoy_rows(x, Target(target, x.shape[0]))
+        n, per = x.shape[0], delta.shape[0] // x.shape[0]
+        s = torch.arange(n * per, device=x.device) // per
+        xt = embed(x[s], rows_index, x[s].flatten(1).gather(1, rows_index) + delta)
+        return xt.view(n, per, *x.shape[1:])
+
+    def _decoy_rows(self, x: torch.Tensor, target: Target):  # noqa: ANN202
+        """δ on the patch per decoy row, the rows' flat patch indices, the corners, the
+        measured layer deviation, the fallback flags and ε per sample."""
+        self._check(x)
+        model, module = self.model, find_module(self.model, self.layer)[1]
+        with torch.no_grad(), capture_output(module, self.layer) as cap:
+            output = model(x)
+        cap.output  # noqa: B018 - raises if the layer runs more or less than once
+        target.scores(output)  # resolves a None target; checks class indices before the work
+        n, c, h, w = x.shape
+        corners = patch_grid(h, w, self.patch, self.stride, self.max_masks)
+        m = len(corners)
+        index = patch_index(corners, c, h, w, self.patch).to(x.device)
+        rows_index = index[(torch.arange(n * 2 * m, device=x.device) % (2 * m)) // 2]
+        if self.decoy_kind == "optimised":
+            d = make_decoys(model, module, x, corners, self.patch, self.settings,
+                            base_seed(self.seed), self.batch_size)
+            return (d.delta, rows_index, corners, d.deviation, d.fallback,
+                    d.eps.view(n, 2 * m)[:, 0])
+        delta = constant_decoys(x, corners, self.patch, self.size, self.settings.box)
+        deviation, eps = self._constant_deviation(x, module, delta, rows_index)
+        fallback = deviation > eps.repeat_interleave(2 * m)
+        return delta, rows_index, corners, deviation, fallback, eps
+
+    def _constant_deviation(self, x, module, delta, rows_index):  # noqa: ANN001, ANN202
+        n, per = x.shape[0], delta.shape[0] // x.shape[0]
+        with torch.no_grad():
+            f0 = layer_output(self.model, module, x)
+            devs = []
+            for rows in chunks(len(delta), self.batch_size):
+                rows = rows.to(x.device)
+                s = rows // per
+                xt = embed(x[s], rows_index[rows],
+                           x[s].flatten(1).gather(1, rows_index[rows]) + delta[rows])
+                devs.append((layer_output(self.model, module, xt) - f0[s]).abs()
+                            .flatten(1).amax(1))
+        scale = (f0.abs().flatten(1).amax(1) if self.settings.relative
+                 else torch.ones(n, device=x.device))
+        return torch.cat(devs), (self.settings.epsilon * scale).to(x.dtype)
+
+    def _aggregate(self, x, target, delta, rows_index, corners):  # noqa: ANN001, ANN202
+        """Z from E on every decoy, streamed over chunks of whole ± pairs."""
+        n, per = x.shape[0], delta.shape[0] // x.shape[0]
+        size = None if self.batch_size is None else max(2, self.batch_size // 2 * 2)
+        hi = lo = total = cover = None
+        for rows in chunks(len(delta), size):
+            rows = rows.to(x.device)
+            s = rows // per
+            xt = embed(x[s], rows_index[rows],
+                       x[s].flatten(1).gather(1, rows_index[rows]) + delta[rows])
+            with derived_rows(s, rows % per):  # a stochastic base draws per (sample, decoy)
+                e = self.base(xt, row_targets(target, s.cpu())).to(x.dtype)
+            if total is None:
+                total = e.new_zeros((n, *e.shape[1:]))
+                hi = e.new_full(total.shape, -torch.inf)
+                lo = e.new_full(total.shape, torch.inf)
+                cover = e.new_zeros((n, 1, *e.shape[2:]))
+            if self.aggregation == "range":
+                for k in s.unique().tolist():  # rows of one sample are contiguous: few k
+                    ek = e[s == k]
+                    hi[k] = torch.maximum(hi[k], ek.amax(0))
+                    lo[k] = torch.minimum(lo[k], ek.amin(0))
+            elif self.aggregation == "mean":
+                total.index_add_(0, s, e)
+            else:
+                pair_s, mask = s[0::2], (rows[0::2] % per) // 2
+                inside = _pixel_masks(corners[mask.cpu()].to(x.device), self.patch,
+                                      *e.shape[2:]).to(e.dtype)
+                total.index_add_(0, pair_s, (e[0::2] - e[1::2]).abs() * inside)
+                cover.index_add_(0, pair_s, inside)
+        if self.aggregation == "range":
+            return hi - lo
+        if self.aggregation == "mean":
+            return total / per
+        return total / cover.clamp_min(1)
+
+
+def _pixel_masks(corners: torch.Tensor, patch: int, h: int, w: int) -> torch.Tensor:
+    """K×1×H×W indicator maps of the p×p patches at ``corners`` (K×2)."""
+    ii = torch.arange(h, device=corners.device)[None, :, None]
+    jj = torch.arange(w, device=corners.device)[None, None, :]
+    i0, j0 = corners[:, 0, None, None], corners[:, 1, None, None]
+    inside = (ii >= i0) & (ii < i0 + patch) & (jj >= j0) & (jj < j0 + patch)
+    return inside[:, None]
+
+
+def dance_display(z: torch.Tensor, percentile: float = 95.0) -> torch.Tensor:
+    """The paper's display map: |Z| → max over channels → clip at the per-sample
+    ``percentile`` → scale to [0, 1]; N×1×H×W."""
+    if z.dim() != 4:
+        raise InvalidInputError(f"expected an N×C×H×W map, got shape {tuple(z.shape)}")
+    a = z.detach().abs().amax(1, keepdim=True)
+    q = torch.quantile(a.flatten(1).float(), percentile / 100, dim=1).to(a.dtype)
+    a = torch.minimum(a, q.view(-1, 1, 1, 1))
+    return a / q.clamp_min(torch.finfo(a.dtype).tiny).view(-1, 1, 1, 1)

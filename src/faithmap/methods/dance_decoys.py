@@ -1,0 +1,248 @@
+"""DANCE decoys (Lu et al., ICML 2021): patch perturbations that keep a layer's output.
+
+For a patch mask M (1 on the p×p patch K, all channels) and a sign s ∈ {+1, −1}:
+
+    maximise ‖((x̃ − x)·s)⁺‖₁  s.t.  ‖F_ℓ(x̃) − F_ℓ(x)‖_∞ ≤ ε,  x̃ ∈ [lo, hi],
+    (x̃ − x)∘(1 − M) = 0,  optionally |x̃ − x| ≤ τ.
+
+Solver (our choice; the paper does not fix one): x̃ = clamp(x + M∘v) and Adam on v for the
+penalised loss −‖(s·δ)⁺‖₁ + λ·Σ_u relu(|F_ℓ(x̃)_u − F_ℓ(x)_u| − ε)/ε, keeping the best
+iterate whose constraint was *measured* to hold; per decoy, λ ×10 after an outer round
+without a feasible non-zero iterate and ÷2 after one with. δ = 0 is always feasible and is
+the fallback. Only the p×p patch values are optimised and stored (rows × C × p × p), so
+the decoy changes nothing outside its patch by construction. Every decoy of every image is
+one row of one batched problem, chunked by ``batch_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..core.batching import chunks
+from ..core.seeding import rand_rows
+
+
+class _Stop(Exception):
+    """Raised by the layer hook to end a forward pass at the constrained layer."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__()
+        self.output = output
+
+
+@contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Parameters temporarily excluded from autograd (only input gradients are needed)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def layer_output(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """F_ℓ(x): ``module``'s output, the forward pass stopped right after it (hook removed)."""
+
+    def hook(_m: nn.Module, _i: object, output: object) -> None:
+        raise _Stop(output if isinstance(output, torch.Tensor) else torch.as_tensor(output))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(x)
+    except _Stop as stop:
+        return stop.output
+    finally:
+        handle.remove()
+    raise RuntimeError("the constrained layer did not run during the forward pass")
+
+
+def patch_grid(h: int, w: int, patch: int, stride: int, max_masks: int | None) -> torch.Tensor:
+    """Top-left corners (M×2) of p×p patches at ``stride``, the last row/column flush with
+    the border so every pixel is covered; ``max_masks`` keeps that many, evenly spaced."""
+    def starts(n: int) -> list[int]:
+        s = list(range(0, n - patch + 1, stride))
+        return s if s[-1] == n - patch else [*s, n - patch]
+
+    grid = torch.tensor([(i, j) for i in starts(h) for j in starts(w)], dtype=torch.long)
+    if max_masks is not None and len(grid) > max_masks:
+        keep = torch.linspace(0, len(grid) - 1, max_masks).round().long().unique()
+        grid = grid[keep]
+    return grid
+
+
+def patch_index(corners: torch.Tensor, c: int, h: int, w: int, patch: int) -> torch.Tensor:
+    """Flat indices into C·H·W of each corner's patch, rows × (C·p·p), in (c, i, j) order."""
+    ar = torch.arange(patch)
+    ii = corners[:, 0, None, None] + ar[None, :, None]  # M×p×1
+    jj = corners[:, 1, None, None] + ar[None, None, :]  # M×1×p
+    pix = (ii * w + jj).flatten(1)  # M×p²
+    ch = torch.arange(c)[None, :, None] * (h * w)
+    return (ch + pix[:, None, :]).flatten(1)
+
+
+def embed(x_rows: torch.Tensor, index: torch.Tensor, patch_values: torch.Tensor) -> torch.Tensor:
+    """x̃: ``x_rows`` with the patch entries at ``index`` replaced by ``patch_values``."""
+    flat = x_rows.flatten(1).scatter(1, index, patch_values.flatten(1))
+    return flat.view_as(x_rows)
+
+
+@dataclass
+class DecoySettings:
+    """Solver settings (see module doc)."""
+
+    epsilon: float = 1e-2
+    relative: bool = True
+    steps: int = 10
+    rounds: int = 2
+    lr: float = 0.1
+    lam: float = 1.0
+    tau: float | None = None
+    init: float = 0.05
+    box: tuple[float, float] | None = (0.0, 1.0)
+
+
+@dataclass
+class Decoys:
+    """Optimised decoys of N images: ``delta`` rows × C·p·p (row = sample·2M + 2·mask + sign
+    index, sign +1 first), their flat ``index`` into C·H·W, ``deviation`` ‖F_ℓ(x̃) − F_ℓ(x)‖_∞
+    measured on the kept decoy, ``eps`` per row and ``fallback`` (no feasible non-zero
+    iterate found, δ = 0)."""
+
+    delta: torch.Tensor
+    index: torch.Tensor
+    deviation: torch.Tensor
+    eps: torch.Tensor
+    fallback: torch.Tensor
+    n_masks: int
+
+
+def _bounds(x_patch: torch.Tensor, s: DecoySettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on v so that x + v stays in the box and |v| ≤ τ."""
+    inf = torch.full_like(x_patch, torch.inf)
+    lo, hi = -inf, inf
+    if s.box is not None:
+        lo, hi = s.box[0] - x_patch, s.box[1] - x_patch
+    if s.tau is not None:
+        lo, hi = lo.clamp_min(-s.tau), hi.clamp_max(s.tau)
+    return lo, hi
+
+
+def _deviation(f: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+    return (f - f0).abs().flatten(1).amax(1)
+
+
+def solve_rows(
+    model: nn.Module, module: nn.Module, x: torch.Tensor, f0: torch.Tensor,
+    eps: torch.Tensor, sample: torch.Tensor, index: torch.Tensor, sign: torch.Tensor,
+    v0: torch.Tensor, s: DecoySettings,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One chunk of decoy rows: (best feasible δ on the patch, its measured deviation,
+    fallback flag). ``x`` and ``f0`` are indexed by ``sample``."""
+    x_rows = x[sample]
+    x_patch = x_rows.flatten(1).gather(1, index)
+    lo, hi = _bounds(x_patch, s)
+    v = torch.maximum(torch.minimum(v0, hi), lo).requires_grad_(True)
+    sgn = sign[:, None].to(x.dtype)
+    rows = len(sample)
+    best = torch.zeros_like(x_patch)
+    best_obj = torch.zeros(rows, dtype=x.dtype, device=x.device)
+    best_dev = torch.zeros(rows, dtype=x.dtype, device=x.device)
+    lam = torch.full((rows,), float(s.lam), dtype=x.dtype, device=x.device)
+    f0_rows, eps_rows = f0[sample], eps[:, None]
+    lo_box = -torch.inf if s.box is None else s.box[0]
+    hi_box = torch.inf if s.box is None else s.box[1]
+    for _ in range(s.rounds):
+        m1, m2 = torch.zeros_like(v), torch.zeros_like(v)  # Adam moments, reset per round
+        found = torch.zeros(rows, dtype=torch.bool, device=x.device)
+        for step in range(s.steps + 1):
+            with torch.enable_grad():
+                delta = (x_patch + v).clamp(lo_box, hi_box) - x_patch
+                f = layer_output(model, module, embed(x_rows, index, x_patch + delta))
+                diff = (f - f0_rows).abs().flatten(1)
+                obj = (sgn * delta).clamp_min(0).sum(1)
+                penalty = (diff - eps_rows).clamp_min(0).sum(1) / eps_rows[:, 0]
+                loss = (lam * penalty - obj).sum()
+            with torch.no_grad():
+                dev = diff.amax(1)
+                ok = (dev <= eps) & (obj > best_obj)
+                best[ok], best_obj[ok], best_dev[ok] = delta[ok], obj[ok], dev[ok]
+                found |= ok
+            if step == s.steps:
+                break
+            (g,) = torch.autograd.grad(loss, v)
+            with torch.no_grad():
+                m1.mul_(0.9).add_(g, alpha=0.1)
+                m2.mul_(0.999).addcmul_(g, g, value=0.001)
+                t = step + 1
+                upd = (m1 / (1 - 0.9**t)) / ((m2 / (1 - 0.999**t)).sqrt() + 1e-8)
+                v.sub_(s.lr * upd)
+                v.copy_(torch.maximum(torch.minimum(v, hi), lo))
+        lam = torch.where(found, lam / 2, lam * 10)
+    return best.detach(), best_dev, best_obj <= 0
+
+
+def make_decoys(
+    model: nn.Module, module: nn.Module, x: torch.Tensor, corners: torch.Tensor, patch: int,
+    settings: DecoySettings, seed: int, batch_size: int | None,
+) -> Decoys:
+    """Optimised ± decoys for every patch of every image, then an exact re-check of the
+    layer constraint on each kept decoy (a failing one falls back to δ = 0)."""
+    n, c, h, w = x.shape
+    m = len(corners)
+    index_m = patch_index(corners, c, h, w, patch).to(x.device)
+    total = n * 2 * m
+    with torch.no_grad():
+        f0 = layer_output(model, module, x)
+    scale = f0.abs().flatten(1).amax(1) if settings.relative else torch.ones(n, device=x.device)
+    eps_sample = (settings.epsilon * scale).to(x.dtype)
+    deltas, devs, falls = [], [], []
+    with _frozen(model):
+        for rows in chunks(total, batch_size):
+            rows = rows.to(x.device)
+            sample, mask, sign_i = rows // (2 * m), (rows % (2 * m)) // 2, rows % 2
+            sign = 1 - 2 * sign_i
+            keys = [(int(i), int(r % (2 * m))) for i, r in zip(sample, rows)]
+            u = rand_rows(seed, keys, (c * patch * patch,), x.dtype, x.device)
+            v0 = sign[:, None] * u * settings.init
+            d, dev, fb = solve_rows(model, module, x, f0, eps_sample[sample], sample,
+                                    index_m[mask], sign, v0, settings)
+            with torch.no_grad():  # the exact check on the kept decoys, in a fresh pass
+                xt = embed(x[sample], index_m[mask], x[sample].flatten(1).gather(
+                    1, index_m[mask]) + d)
+                dev = _deviation(layer_output(model, module, xt), f0[sample])
+            bad = dev > eps_sample[sample]
+            d[bad], fb = 0.0, fb | bad
+            dev[fb] = 0.0
+            deltas.append(d), devs.append(dev), falls.append(fb)
+    rows_all = torch.arange(total, device=x.device)
+    return Decoys(
+        delta=torch.cat(deltas), index=index_m[(rows_all % (2 * m)) // 2],
+        deviation=torch.cat(devs), eps=eps_sample.repeat_interleave(2 * m),
+        fallback=torch.cat(falls), n_masks=m,
+    )
+
+
+def constant_decoys(
+    x: torch.Tensor, corners: torch.Tensor, patch: int, size: float,
+    box: tuple[float, float] | None,
+) -> torch.Tensor:
+    """δ rows for the ablation: x̃ = clamp(x ± size on the patch) (no layer constraint)."""
+    n, c, h, w = x.shape
+    m = len(corners)
+    index_m = patch_index(corners, c, h, w, patch).to(x.device)
+    rows = torch.arange(n * 2 * m, device=x.device)
+    sample, mask = rows // (2 * m), (rows % (2 * m)) // 2
+    sign = (1 - 2 * (rows % 2)).to(x.dtype)[:, None]
+    x_patch = x.flatten(1)[sample[:, None], index_m[mask]]
+    moved = x_patch + sign * size
+    if box is not None:
+        moved = moved.clamp(*box)
+    return moved - x_patch

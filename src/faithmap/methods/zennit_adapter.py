@@ -1,0 +1,217 @@
+"""LRP baselines from Zennit: ``fm.from_zennit("EpsilonPlusFlat", model)``.
+
+Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019) through a Zennit
+composite. The output relevance is the target logit, ``R_out = f_y(x)`` (as Captum's LRP and
+SRD start), so for a conservative composite Σ R ≈ f_y(x) up to what biases and stabilisers
+absorb; the ratio is reported per sample in ``metadata["relevance_ratio"]``.
+
+The composite is applied to a private deep copy of the model, with in-place activations
+switched off (Zennit's hooks cannot follow an in-place ReLU) and Zennit's canonizers
+(``canonizers="auto"``: batch norm merged into the preceding conv/linear; torchvision
+ResNets get Zennit's ResNet canonizer, which routes residual sums through a rule, and the
+zoo's residual blocks the same). The zoo's ``Normalize`` passes relevance through unchanged
+(without that, autograd would scale it by 1/std). The user's
+model is never hooked or modified. Batch norms a canonizer could not merge are named in
+``metadata["unmerged_batchnorm"]``: they and residual adds without a ``Sum`` rule pass
+relevance as a plain gradient would, so conservation then does not hold.
+
+``EpsilonGammaBox`` needs the lowest and highest input values seen by the first layer; by
+default they are the input box ``input_bounds=(0, 1)`` pushed through a leading
+:class:`~faithmap.zoo.architectures.Normalize` (the zoo's and ``fm.zoo.torchvision``'s models).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..core.explainer import Explainer
+from ..core.targets import Target
+
+
+def _zennit() -> Any:
+    try:
+        import zennit.canonizers
+        import zennit.composites
+        import zennit.layer
+        import zennit.torchvision
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Zennit is not installed: pip install 'faithmap[compare]' (or pip install zennit)"
+        ) from exc
+    return zennit
+
+
+def _composite_class(name: str) -> type:
+    composites = _zennit().composites
+    registered = getattr(composites, "COMPOSITES", {})
+    key = name.strip()
+    cls = registered.get(key.lower()) or getattr(composites, key, None)
+    if isinstance(cls, type) and issubclass(cls, composites.Composite):
+        return cls
+    known = sorted(registered) + sorted(c.__name__ for c in registered.values())
+    raise ValueError(f"zennit has no composite named {name!r}; known: {', '.join(known)}")
+
+
+class _PassNormalize(torch.autograd.Function):
+    """``(x − mean) / std`` forward; relevance passes through unchanged (an affine
+    per-pixel map moves relevance, it does not redistribute it)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        return (x - mean) / std
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return grad, None, None
+
+
+def _pass_normalize(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return _PassNormalize.apply(x, self.mean, self.std)
+
+
+def _box(model: nn.Module, bounds: tuple[float, float], channels: int) -> tuple[torch.Tensor, ...]:
+    """The input box as the first layer sees it (through the model's first Normalize)."""
+    from ..zoo.architectures import Normalize
+
+    low = torch.full((1, channels, 1, 1), float(bounds[0]))
+    high = torch.full((1, channels, 1, 1), float(bounds[1]))
+    normalize = next((m for m in model.modules() if isinstance(m, Normalize)), None)
+    if normalize is not None:
+        with torch.no_grad():
+            low = (low.to(normalize.mean) - normalize.mean) / normalize.std
+            high = (high.to(normalize.mean) - normalize.mean) / normalize.std
+    return low, high
+
+
+def _zoo_block_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The zoo's residual blocks with the skip sum routed through a Zennit ``Sum`` module."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    last = self.bn2(self.conv2(out))
+    if hasattr(self, "conv3"):
+        last = self.bn3(self.conv3(self.relu(last)))
+    return self.relu(self.canonizer_sum(torch.stack([identity, last], dim=-1)))
+
+
+def _zoo_block_attributes(name: str, module: nn.Module) -> dict[str, Any] | None:
+    from ..zoo.architectures import BasicBlock, Bottleneck
+
+    if isinstance(module, (BasicBlock, Bottleneck)):
+        return {"forward": _zoo_block_forward.__get__(module),
+                "canonizer_sum": _zennit().layer.Sum()}
+    return None
+
+
+def _canonizers(model: nn.Module) -> list[Any]:
+    """Zennit's ResNet canonizer for torchvision ResNets, the same for the zoo's blocks,
+    and batch-norm merging everywhere."""
+    zennit = _zennit()
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    if any(isinstance(m, (BasicBlock, Bottleneck)) for m in model.modules()):
+        return [zennit.torchvision.ResNetCanonizer()]
+    return [zennit.canonizers.SequentialMergeBatchNorm(),
+            zennit.canonizers.AttributeCanonizer(_zoo_block_attributes)]
+
+
+def _unmerged_batchnorm(model: nn.Module) -> list[str]:
+    names = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_var is not None:
+            identity = (torch.all(module.running_var == 1) and torch.all(module.running_mean == 0)
+                        and (module.weight is None or torch.all(module.weight == 1))
+                        and (module.bias is None or torch.all(module.bias == 0)))
+            if not bool(identity):
+                names.append(name)
+    return names
+
+
+class ZennitExplainer(Explainer):
+    """An LRP composite from Zennit behind faithmap's explainer contract (N×C×H×W relevance)."""
+
+    name = "zennit"
+
+    def __init__(
+        self,
+        composite: str | type | Any,
+        /,
+        model: nn.Module,
+        *,
+        canonizers: str | list[Any] | None = "auto",
+        input_bounds: tuple[float, float] = (0.0, 1.0),
+        batch_size: int | None = None,
+        **composite_options: Any,
+    ) -> None:
+        super().__init__(model, batch_size=batch_size)
+        zennit = _zennit()
+        if isinstance(composite, zennit.composites.Composite):
+            if composite_options:
+                raise TypeError("options cannot be combined with a composite instance")
+            self.composite_class, self.composite_instance = type(composite), composite
+        else:
+            cls = _composite_class(composite) if isinstance(composite, str) else composite
+            if not (isinstance(cls, type) and issubclass(cls, zennit.composites.Composite)):
+                raise TypeError(f"expected a zennit composite, its class or name; got {cls!r}")
+            self.composite_class, self.composite_instance = cls, None
+        if not (isinstance(canonizers, list) or canonizers in ("auto", None)):
+            raise ValueError("canonizers must be 'auto', None or a list of zennit canonizers")
+        if len(input_bounds) != 2 or not input_bounds[0] < input_bounds[1]:
+            raise ValueError(f"input_bounds must be (low, high), low < high; got {input_bounds}")
+        self.canonizers = canonizers
+        self.input_bounds = (float(input_bounds[0]), float(input_bounds[1]))
+        self.composite_options = composite_options
+
+    def _composite(self, model: nn.Module, channels: int) -> Any:
+        if self.composite_instance is not None:
+            return self.composite_instance
+        options = dict(self.composite_options)
+        params = inspect.signature(self.composite_class.__init__).parameters
+        if "low" in params and "low" not in options:
+            options["low"], options["high"] = _box(model, self.input_bounds, channels)
+        canonizers = _canonizers(model) if self.canonizers == "auto" else self.canonizers
+        if canonizers and "canonizers" in params:
+            options["canonizers"] = canonizers
+        return self.composite_class(**options)
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        from ..zoo.architectures import Normalize
+
+        model = copy.deepcopy(self.model)  # hooks and canonizers never touch the user's model
+        for module in model.modules():
+            if hasattr(module, "inplace"):
+                module.inplace = False
+            if isinstance(module, Normalize):
+                module.forward = _pass_normalize.__get__(module)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        composite = self._composite(model, x.shape[1])
+        inputs = x.clone().requires_grad_(True)
+        with composite.context(model) as hooked:
+            self.metadata["unmerged_batchnorm"] = _unmerged_batchnorm(hooked)
+            output = hooked(inputs)
+            scores = target.scores(output, None)
+            (relevance,) = torch.autograd.grad(scores.sum(), inputs)
+        # Zennit's rules return relevance (not a gradient) at the input; seeding the backward
+        # with ones at the target logit starts LRP from R_out = 1, so scale by f_y(x).
+        relevance = relevance * scores.detach().view(-1, *([1] * (x.dim() - 1)))
+        self.metadata["relevance_ratio"] = (
+            relevance.flatten(1).sum(1) / scores.detach()
+        ).tolist()
+        return relevance
+
+    def __repr__(self) -> str:
+        name = self.composite_class.__name__
+        return f"ZennitExplainer({name}, model={type(self.model).__name__})"
+
+
+def from_zennit(
+    composite: str | type | Any, /, model: nn.Module, **options: Any
+) -> ZennitExplainer:
+    """An LRP explainer from a Zennit composite (instance, class, or name such as
+    ``"EpsilonPlusFlat"``, ``"EpsilonGammaBox"``, ``"epsilon_plus_flat"``)."""
+    return ZennitExplainer(composite, model, **options)

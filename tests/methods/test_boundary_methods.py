@@ -1,0 +1,157 @@
+"""BSM, BIG and boundary SmoothGrad: definitions vs literal references, cache, fallback."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import faithmap as fm
+from faithmap.attacks import find_boundary
+from faithmap.methods.boundary_cache import BoundaryCache
+from model_checks import assert_same_fingerprint, fingerprint
+
+SEARCH = {"steps": 8, "cw_steps": 20, "eps": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
+
+
+def smooth_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 3)).eval()
+
+
+def data(n: int = 5) -> torch.Tensor:
+    return torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+
+
+class Counter(nn.Module):
+    """Wraps a model and counts rows through its forward (a list survives model_guard)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.rows = inner, [0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows[0] += x.shape[0]
+        return self.inner(x)
+
+
+def test_big_is_ig_from_the_boundary_point_and_complete():
+    model, x = smooth_net().double(), data().double()
+    big = fm.BoundaryIntegratedGradients(model, n_steps=64, cache=False, **SEARCH)
+    attr = big(x)
+    b = find_boundary(model, x, **SEARCH)
+    assert big.metadata["found"] == b.found.tolist() and b.found.all()
+    ig = fm.IntegratedGradients(model, baselines=b.points, n_steps=64)(x, b.target)
+    torch.testing.assert_close(attr, ig)
+    y = b.target[:, None]
+    gap = (model(x).gather(1, y) - model(b.points).gather(1, y)).squeeze(1).detach()
+    delta = big.metadata["convergence_delta"]
+    torch.testing.assert_close(delta, attr.flatten(1).sum(1) - gap)
+    torch.testing.assert_close(big.metadata["boundary_gap"], gap)
+    assert (delta.abs() < 1e-6 * gap.abs().clamp_min(1)).all()  # smooth model, 64 GL steps
+
+
+def test_bsm_logit_and_margin_are_the_gradients_at_the_boundary():
+    model, x = smooth_net(), data()
+    b = find_boundary(model, x, **SEARCH)
+    bsm = fm.BoundarySaliency(model, cache=False, **SEARCH)(x)
+    torch.testing.assert_close(bsm, fm.Saliency(model, abs=False)(b.points, b.target))
+    margin = fm.BoundarySaliency(model, objective="margin", cache=False, **SEARCH)
+    got = margin(x)
+    xp = b.points.clone().requires_grad_(True)
+    out = model(xp)
+    other = out.detach().scatter(1, b.target[:, None], -torch.inf).argmax(1)
+    assert other.tolist() == b.labels.tolist() == margin.metadata["boundary_class"]
+    rows = torch.arange(len(x))
+    (g,) = torch.autograd.grad((out[rows, b.target] - out[rows, other]).sum(), xp)
+    torch.testing.assert_close(got, g)
+    assert (fm.BoundarySaliency(model, abs=True, cache=False, **SEARCH)(x) >= 0).all()
+
+
+def test_boundary_smoothgrad_is_smoothgrad_at_the_boundary():
+    model, x = smooth_net(), data()
+    b = find_boundary(model, x, seed=2, **SEARCH)
+    got = fm.BoundarySmoothGrad(model, n_samples=6, seed=2, cache=False, **SEARCH)(x)
+    want = fm.SmoothGrad(model, n_samples=6, seed=2)(b.points, b.target)
+    torch.testing.assert_close(got, want)
+
+
+def test_cache_shares_one_search_across_methods():
+    model, x, cache = Counter(smooth_net()), data(), BoundaryCache()
+    opts = {"cache": cache, **SEARCH}
+    fm.BoundarySaliency(model, **opts)(x)
+    searched = model.rows[0]
+    assert cache.misses == 1 and searched > 20 * len(x)
+    big = fm.BoundaryIntegratedGradients(model, n_steps=4, **opts)
+    big(x)
+    assert big.metadata["cache_hit"] and big.metadata["search_forward_backward"] == 0
+    # BIG on a hit: 1 (target) + 4 steps + 2 (delta) forwards per sample, no search
+    assert model.rows[0] - searched == 7 * len(x)
+    fm.BoundarySmoothGrad(model, n_samples=3, **opts)(x)
+    assert cache.hits == 2 and cache.misses == 1 and len(cache) == 1
+    fm.BoundarySaliency(model, **{**opts, "seed": 1})(x)  # other settings: a new search
+    fm.BoundarySaliency(model, **opts)(x + 1e-3)  # other inputs: a new search
+    assert cache.misses == 3
+    with torch.no_grad():
+        model.inner[1].weight.mul_(1.0)  # an in-place update invalidates the entry
+    fm.BoundarySaliency(model, **opts)(x)
+    assert cache.misses == 4
+
+
+def test_no_boundary_is_flagged_warned_and_uses_the_fallback():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    with torch.no_grad():
+        model[1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
+    x = data(3)
+    opts = {"cache": False, "steps": 3, "cw_steps": 3, "eps": [0.1, 0.2]}
+    big = fm.BoundaryIntegratedGradients(model, n_steps=8, **opts)
+    with pytest.warns(RuntimeWarning, match="no decision boundary found for samples"):
+        attr = big(x)
+    assert big.metadata["found"] == [False] * 3 and big.metadata["fallback_samples"] == [0, 1, 2]
+    torch.testing.assert_close(attr, fm.IntegratedGradients(model, n_steps=8)(x))
+    with pytest.raises(RuntimeError, match="no decision boundary found"):
+        fm.BoundarySaliency(model, fallback="raise", **opts)(x)
+
+
+def test_methods_are_seeded_and_leave_the_model_unchanged(cnn, x_small):
+    before = fingerprint(cnn)
+    opts = {"cache": False, "steps": 4, "cw_steps": 4, "eps": [0.5, 2.0, 8.0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = fm.BoundaryIntegratedGradients(cnn, n_steps=4, **opts)(x_small)
+        b = fm.BoundaryIntegratedGradients(cnn, n_steps=4, **opts)(x_small)
+        fm.BoundarySmoothGrad(cnn, n_samples=2, **opts)(x_small)
+        fm.BoundarySaliency(cnn, objective="margin", **opts)(x_small)
+    assert torch.equal(a, b)
+    assert_same_fingerprint(before, fingerprint(cnn))
+
+
+def test_registry_and_explain():
+    model, x = smooth_net(), data(2)
+    assert {"bsm", "big", "boundary_smoothgrad"} <= set(fm.available_methods())
+    e = fm.get_explainer("big", model, n_steps=5, integration="riemann_middle", **SEARCH)
+    assert isinstance(e, fm.BoundaryIntegratedGradients) and e.method == "riemann_middle"
+    a = fm.explain(model, x, "bsm", target=None, **SEARCH)
+    assert a.shape == x.shape and not a.requires_grad
+
+
+@pytest.mark.parametrize("cls, kwargs, match", [
+    (fm.BoundarySaliency, {"objective": "softmax"}, "objective must be"),
+    (fm.BoundarySaliency, {"fallback": "mean"}, "fallback must be"),
+    (fm.BoundaryIntegratedGradients, {"norm": "l3"}, "norm must be"),
+    (fm.BoundaryIntegratedGradients, {"eps": [-1.0]}, "eps values must be"),
+    (fm.BoundaryIntegratedGradients, {"n_steps": 0}, "n_steps must be"),
+])
+def test_bad_options_raise_at_construction(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(smooth_net(), **kwargs)
+
+
+def test_bad_inputs_raise():
+    model = smooth_net()
+    with pytest.raises(fm.InvalidInputError, match="NaN"):
+        fm.BoundarySaliency(model)(torch.full((1, 1, 4, 4), float("nan")))
+    with pytest.raises(fm.TargetError, match="class-index targets"):
+        fm.BoundarySaliency(model)(data(2), lambda out: out[:, 0])

@@ -1,0 +1,198 @@
+"""DANCE (issue 7): decoys, layer constraint, aggregations vs a literal loop, bases, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import faithmap as fm
+from faithmap.core.layers import capture_output, find_module
+from faithmap.methods.dance import default_layer
+from model_checks import assert_same_fingerprint, fingerprint
+
+
+def small_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 4),
+    ).eval()
+
+
+def images(n: int = 2, c: int = 1, side: int = 8, seed: int = 3) -> torch.Tensor:
+    return torch.rand(n, c, side, side, generator=torch.Generator().manual_seed(seed))
+
+
+def dance(model: nn.Module, **kw) -> fm.DANCE:
+    opts = dict(layer="4", patch=2, stride=2, steps=6, rounds=2, epsilon=0.05)
+    opts.update(kw)
+    return fm.DANCE(model, **opts)
+
+
+def patch_masks(corners: list[tuple[int, int]], p: int, h: int, w: int) -> torch.Tensor:
+    out = torch.zeros(len(corners), h, w, dtype=torch.bool)
+    for k, (i, j) in enumerate(corners):
+        out[k, i:i + p, j:j + p] = True
+    return out
+
+
+def corners_of(h: int, w: int, p: int, stride: int) -> list[tuple[int, int]]:
+    from faithmap.methods.dance_decoys import patch_grid
+
+    return [tuple(c) for c in patch_grid(h, w, p, stride, None).tolist()]
+
+
+def test_decoys_stay_in_patch_and_box_and_satisfy_the_layer_constraint():
+    model, x = small_cnn(), images()
+    d = dance(model)
+    xt = d.decoys(x)
+    m = len(corners_of(8, 8, 2, 2))
+    assert xt.shape == (2, 2 * m, 1, 8, 8)
+    masks = patch_masks(corners_of(8, 8, 2, 2), 2, 8, 8).repeat_interleave(2, 0)
+    outside = ~masks[None, :, None].expand_as(xt)
+    assert torch.equal(xt[outside], x[:, None].expand_as(xt)[outside])
+    assert float(xt.min()) >= 0 and float(xt.max()) <= 1
+    moved = (xt - x[:, None]).flatten(2).abs().amax(2) > 0
+    assert moved.float().mean() > 0.3  # non-trivial decoys exist, so the check below bites
+    _, module = find_module(model, "4")
+    for i in range(2):  # the constraint, measured on a full forward pass (not the solver's)
+        with torch.no_grad(), capture_output(module) as cap:
+            model(torch.cat([x[i:i + 1], xt[i]]))
+        f = cap.output.flatten(1)
+        eps = 0.05 * float(f[0].abs().max())
+        assert float((f[1:] - f[0]).abs().amax()) <= eps * (1 + 1e-5)
+    sign = torch.tensor([1.0, -1.0]).repeat(len(masks) // 2).view(1, -1, 1, 1, 1)
+    gain = ((xt - x[:, None]) * sign).clamp_min(0).flatten(2).sum(2)
+    assert bool((gain[moved] > 0).all())  # every kept decoy moves its patch in its sign
+
+
+def test_metadata_counts_and_fallbacks():
+    model, x = small_cnn(), images()
+    d = dance(model)
+    d(x)
+    md = d.metadata
+    assert md["n_masks"] == 16 and md["n_decoys"] == 32 and md["layer"] == "4"
+    for f, k in zip(md["feasible_fraction"], md["n_fallback"]):
+        assert f == pytest.approx(1 - k / 32) and 0 < f <= 1
+    assert all(dev <= e * (1 + 1e-5) for dev, e in zip(md["layer_deviation"], md["epsilon"]))
+    assert all(v > 0 for v in md["mean_abs_delta"])
+    tight = dance(model, epsilon=1e-7, steps=2, rounds=1)  # (almost) nothing is feasible
+    tight(x)
+    assert max(tight.metadata["feasible_fraction"]) < max(md["feasible_fraction"])
+
+
+def test_range_is_nonnegative_and_zero_on_a_linear_model_with_saliency():
+    model, x = small_cnn(), images()
+    for agg in ("range", "per_mask"):
+        z = dance(model, aggregation=agg)(x)
+        assert z.shape == x.shape and bool((z >= 0).all()) and float(z.max()) > 0
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).eval()
+    d = fm.DANCE(linear, "saliency", layer="1", patch=2, steps=6, epsilon=0.05)
+    z = d(x)
+    assert max(d.metadata["feasible_fraction"]) > 0.3  # decoys really moved
+    assert torch.equal(z, torch.zeros_like(z))
+
+
+def literal(model, x, xt, base, agg, corners, p):
+    """Slow reference: E on each decoy one by one, aggregated with explicit loops."""
+    n, per = xt.shape[:2]
+    out = torch.zeros_like(x)
+    for i in range(n):
+        t = int(model(x[i:i + 1]).argmax())
+        maps = [base(xt[i, j:j + 1], t)[0] for j in range(per)]
+        if agg == "range":
+            out[i] = torch.stack(maps).amax(0) - torch.stack(maps).amin(0)
+        elif agg == "mean":
+            out[i] = sum(maps) / per
+        else:
+            for r in range(x.shape[2]):
+                for c in range(x.shape[3]):
+                    vals = [(maps[2 * k] - maps[2 * k + 1])[:, r, c].abs()
+                            for k, (a, b) in enumerate(corners)
+                            if a <= r < a + p and b <= c < b + p]
+                    out[i, :, r, c] = sum(vals) / len(vals)
+    return out
+
+
+@pytest.mark.parametrize("agg", ["range", "per_mask", "mean"])
+def test_aggregations_match_a_literal_loop(agg):
+    model, x = small_cnn(), images(side=8)
+    d = dance(model, aggregation=agg, patch=3, stride=2, batch_size=6)  # overlapping patches
+    z = d(x)
+    base = fm.Saliency(model)
+    ref = literal(model, x, d.decoys(x), base, agg, corners_of(8, 8, 3, 2), 3)
+    torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_bases_by_name_instance_class_and_captum():
+    captum_attr = pytest.importorskip("captum.attr")
+    model, x = small_cnn(), images(n=1)
+    by_name = dance(model, base="integrated_gradients", base_options={"n_steps": 4})(x)
+    instance = dance(model, base=fm.IntegratedGradients(model, n_steps=4))(x)
+    torch.testing.assert_close(by_name, instance)
+    by_class = dance(model, base=fm.IntegratedGradients, base_options={"n_steps": 4})(x)
+    torch.testing.assert_close(by_name, by_class)
+    ours = dance(model, base=fm.Saliency(model, abs=False))(x)
+    via_captum = dance(model, base=fm.from_captum("Saliency", model, abs=False))(x)
+    torch.testing.assert_close(ours, via_captum)
+    cls = dance(model, base=captum_attr.InputXGradient)(x)
+    torch.testing.assert_close(cls, dance(model, base="input_x_gradient")(x))
+    sg = fm.explain(model, x, "dance", base="smoothgrad", base_options={"n_samples": 2},
+                    layer="4", patch=4, steps=2, rounds=1)
+    assert sg.shape == x.shape and bool(torch.isfinite(sg).all())
+
+
+def test_seeded_and_model_unchanged():
+    model, x = small_cnn(), images()
+    before = fingerprint(model)
+    a = dance(model, seed=5)(x)
+    b = dance(model, seed=5)(x)
+    c = dance(model, seed=5, batch_size=5)(x)
+    assert_same_fingerprint(before, fingerprint(model))
+    assert torch.equal(a, b)
+    torch.testing.assert_close(a, c)
+    xa, xb = dance(model, seed=5).decoys(x), dance(model, seed=6).decoys(x)
+    assert not torch.equal(xa, xb)
+
+
+def test_constant_decoys_ablation_and_display():
+    model, x = small_cnn(), images()
+    d = dance(model, decoys="constant", size=0.2)
+    xt = d.decoys(x)
+    step = (xt - x[:, None]).abs().flatten(2).amax(2)
+    assert torch.allclose(step[step > 0].max(), torch.tensor(0.2))
+    d(x)
+    assert d.metadata["decoy_passes"] == 0
+    z = dance(model)(x)
+    disp = fm.dance_display(z)
+    assert disp.shape == (2, 1, 8, 8) and float(disp.min()) >= 0
+    assert torch.allclose(disp.flatten(1).amax(1), torch.ones(2))
+    q = torch.quantile(z.abs().amax(1).flatten(1), 0.95, dim=1)
+    top = z.abs().amax(1).flatten(1) >= q[:, None]
+    assert bool((disp.flatten(1)[top] == 1).all())
+
+
+def test_default_layers_and_bad_inputs():
+    for name, layer in [("mnist_vgg", "features.9"), ("mnist_resnet", "layers"),
+                        ("mnist_allconv", "features.11")]:
+        assert default_layer(fm.zoo.load(name)) == layer
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 2))
+    assert default_layer(plain) == "1"
+    model, x = small_cnn(), images()
+    with pytest.raises(ValueError, match="patch"):
+        fm.DANCE(model, patch=0)
+    with pytest.raises(ValueError, match="'nope'"):
+        fm.DANCE(model, layer="nope")
+    with pytest.raises(ValueError, match="aggregation"):
+        fm.DANCE(model, layer="4", aggregation="max")
+    with pytest.raises(ValueError, match="own base"):
+        fm.DANCE(model, "dance", layer="4")
+    with pytest.raises(fm.InvalidInputError, match="patch=9"):
+        fm.DANCE(model, layer="4", patch=9)(x)
+    with pytest.raises(fm.InvalidInputError, match="input_range"):
+        fm.DANCE(model, layer="4")(x + 2)
+    with pytest.raises(ValueError, match="no Conv2d"):
+        fm.DANCE(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)))
