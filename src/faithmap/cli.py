@@ -316,6 +316,61 @@ def demo(n, out, seed, device) -> None:
                     32, device, DEMO_METHOD_OPTIONS, DEMO_METRIC_OPTIONS)
 
 
+@main.command()
+@click.option("--model", "model_spec", default="zoo:mnist_allconv", show_default=True,
+              help="torchvision:ARCH, zoo:NAME or module.path:factory")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="local weights file (state dict)")
+@click.option("--methods", default=None, help="comma-separated (default: all registered)")
+@click.option("--size", type=int, default=None, help="input side (default: the model's)")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--method-option", "method_opts", multiple=True,
+              help="METHOD.KEY=VALUE (repeatable), e.g. integrated_gradients.n_steps=32")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="also write the rows as JSON")
+def bench(model_spec, weights, methods, size, batch, repeats, device, method_opts,
+          out_file) -> None:
+    """Per-method throughput: samples/s and cost in forward+backward passes of the batch."""
+    import torch
+
+    from . import available_methods
+    from .model_spec import load_model
+    from .throughput import measure
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = load_model(model_spec, weights)
+        dev = torch.device(_device(device))
+        model = loaded.model.to(dev)
+        side = size or loaded.input_size or 224
+        x = torch.rand(batch, loaded.channels, side, side,
+                       generator=torch.Generator().manual_seed(0)).to(dev)
+        names = _split(methods) or [m for m in available_methods() if m != "comet"]
+        rows = measure(model, x, names, _scoped_options(method_opts, "--method-option"),
+                       repeats)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
+        f"cpu, {torch.get_num_threads()} threads"
+    click.echo(f"# {model_spec}, {side}², batch {batch}, {name}, torch {torch.__version__}")
+    click.echo("| method | s / call | samples/s | × one fwd+bwd |")
+    click.echo("|---|---:|---:|---:|")
+    for r in rows:
+        click.echo(f"| {r['method']} | " + (f"failed: {r['error']} | | |" if "error" in r else
+                   f"{r['seconds']:.4f} | {r['samples_per_s']:.1f} | "
+                   f"{r['cost_in_fwd_bwd']:.1f} |"))
+    if out_file:
+        from .io import atomic_write_bytes
+
+        atomic_write_bytes(out_file, json.dumps(rows, indent=2).encode())
+    if any("error" in r for r in rows):
+        sys.exit(1)
+
+
 @main.group()
 def zoo() -> None:
     """The model zoo: small models trained on bundled data, with shipped weights."""

@@ -1,0 +1,77 @@
+"""Per-method throughput on one model and device (``faithmap bench``).
+
+For each method: samples per second of ``explainer(x)`` on a random batch, and its cost as a
+multiple of one plain forward+backward pass (input gradient of the predicted class) of the
+same batch, timed alternately in the same run so machine drift hits both equally. This is
+the number to record for a GPU (``faithmap bench --model torchvision:resnet50 --size 224
+--batch 32 --device cuda``); the per-method scripts in ``benchmarks/`` compare against
+Captum and literal references.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .core.registry import get_explainer
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def forward_backward(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One forward+backward pass of the batch (input gradient of the predicted class)."""
+
+    def run() -> None:
+        xi = x.clone().requires_grad_(True)
+        out = model(xi)
+        torch.autograd.grad(out.gather(1, out.argmax(1, keepdim=True)).sum(), xi)
+
+    return run
+
+
+def measure(model: nn.Module, x: torch.Tensor, methods: list[str],
+            options: dict[str, dict[str, Any]] | None = None,
+            repeats: int = 3) -> list[dict[str, Any]]:
+    """One row per method: seconds per call (median of ``repeats`` after a warm-up),
+    samples/s, and the cost in forward+backward passes; a method that fails gets ``error``."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    options = options or {}
+    device = x.device
+    raw = forward_backward(model, x)
+    raw()  # warm-up
+    rows = []
+    for method in methods:
+        opts = dict(options.get(method, {}))
+        if method in ("bsm", "big", "boundary_smoothgrad"):
+            opts.setdefault("cache", False)  # time the search, not a cache hit
+        try:
+            explainer = get_explainer(method, model, **opts)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                explainer(x)  # warm-up (and builds caches a real run would build once)
+                ours, base = [], []
+                for _ in range(repeats):
+                    ours.append(_timed(lambda e=explainer: e(x), device))
+                    base.append(_timed(raw, device))
+        except Exception as exc:  # noqa: BLE001 - one method's failure is reported, not fatal
+            rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        s, r = statistics.median(ours), statistics.median(base)
+        rows.append({"method": method, "seconds": s, "samples_per_s": x.shape[0] / s,
+                     "fwd_bwd_seconds": r, "cost_in_fwd_bwd": s / r})
+    return rows
