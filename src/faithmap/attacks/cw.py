@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.adam import adam_direction
 from ..core.batching import chunks
 from .boundary_pgd import Box
 
@@ -31,17 +32,6 @@ class CWResult:
     distances: torch.Tensor
     forward_backward: int
     forward: int
-
-
-def _adam(g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: int, lr: float,
-          b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> torch.Tensor:
-    """One Adam step (Kingma & Ba 2015; updates the moments ``m``, ``v`` in place).
-
-    Written out so that the attack does not import ``torch.optim`` (it pulls in dynamo,
-    seconds of import time)."""
-    m.mul_(b1).add_(g, alpha=1 - b1)
-    v.mul_(b2).addcmul_(g, g, value=1 - b2)
-    return lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
 
 
 def cw_l2(
@@ -79,7 +69,7 @@ def cw_l2(
                 loss = (d2 + cs * (real - other).clamp_min(-kappa)).sum()
             (g,) = torch.autograd.grad(loss, w)
             with torch.no_grad():
-                w.sub_(_adam(g, m, v, t + 1, lr))
+                w.sub_(lr * adam_direction(g, m, v, t + 1))
                 if box is not None:
                     w.copy_(torch.minimum(torch.maximum(xs + w, box[0]), box[1]) - xs)
             fb += len(rows)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.adam import adam_direction
 from ..core.batching import chunks
 from ..core.seeding import rand_rows
 
@@ -179,11 +180,7 @@ def solve_rows(
                 break
             (g,) = torch.autograd.grad(loss, v)
             with torch.no_grad():
-                m1.mul_(0.9).add_(g, alpha=0.1)
-                m2.mul_(0.999).addcmul_(g, g, value=0.001)
-                t = step + 1
-                upd = (m1 / (1 - 0.9**t)) / ((m2 / (1 - 0.999**t)).sqrt() + 1e-8)
-                v.sub_(s.lr * upd)
+                v.sub_(s.lr * adam_direction(g, m1, m2, step + 1))
                 v.copy_(torch.maximum(torch.minimum(v, hi), lo))
         lam = torch.where(found, lam / 2, lam * 10)
     return best.detach(), best_dev, best_obj <= 0
