@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from .core.devices import resolve_device
+
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     options: dict[str, Any] = {}
@@ -52,14 +54,6 @@ def _fresh_paths(out: Path, base: str, suffixes: tuple[str, ...], taken: set[Pat
             taken.update(p.resolve() for p in paths)
             return paths
         k += 1
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 @click.group()
@@ -117,7 +111,7 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
         with warnings.catch_warnings():  # the random-weights note is printed below
             warnings.simplefilter("ignore", UserWarning)
             loaded = load_model(model_spec, weights)
-        dev = _device(device)
+        dev = resolve_device(device)
         model = loaded.model.to(dev)
         method_options = _parse_options(options)
         explainer = get_explainer(method, model, **method_options)
@@ -233,7 +227,7 @@ def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, b
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             loaded = load_model(model_spec, weights)
-        model = loaded.model.to(_device(device))
+        model = loaded.model.to(resolve_device(device))
     except Exception as exc:  # noqa: BLE001 - reported to the user as a usage error
         raise click.ClickException(str(exc)) from exc
     if loaded.random_weights:
@@ -344,7 +338,7 @@ def bench(model_spec, weights, methods, size, batch, repeats, device, method_opt
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             loaded = load_model(model_spec, weights)
-        dev = torch.device(_device(device))
+        dev = resolve_device(device)
         model = loaded.model.to(dev)
         side = size or loaded.input_size or 224
         x = torch.rand(batch, loaded.channels, side, side,

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.devices import resolve_device
 from .blocks import BlockResult, BlockRunner
 
 RETRIES = 3
@@ -37,15 +38,6 @@ def require_ray():
         raise ImportError("the Ray backend (backend='ray', faithmap evaluate --ray) needs Ray: "
                           "pip install 'faithmap[ray]'") from exc
     return ray
-
-
-def resolve_device(device: str | None) -> torch.device | None:
-    """``auto`` → CUDA when this process sees a GPU, else CPU; ``None`` stays ``None``."""
-    if device is None:
-        return None
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class _Worker:

@@ -12,11 +12,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..core.devices import resolve_device
 from ..core.registry import available_methods
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
 from .data import EvalData, load_eval_data
-from .ray_backend import RayExecutor, require_ray, resolve_device
+from .ray_backend import RayExecutor, require_ray
 from .results import EvaluationResult
 from .resume import ProgressLog, fingerprint
 
