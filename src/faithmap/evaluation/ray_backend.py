@@ -44,15 +44,34 @@ class _Worker:
     """A Ray actor: one model copy on this worker's device, blocks run one at a time."""
 
     def __init__(self, model: nn.Module, spec: dict[str, Any], device: str | None) -> None:
-        dev = resolve_device(device or "auto")
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-        self.runner = BlockRunner(model.to(dev), spec)
+        self.runner = BlockRunner(model.to(_worker_device(device)), spec)
 
     def run(self, *args: Any) -> BlockResult:
         return self.runner.run(*args)
 
     def pid(self) -> int:
         return os.getpid()
+
+
+def _worker_device(device: str | None) -> torch.device:
+    """In a worker: OMP_NUM_THREADS threads (default 1) and the device to put the model on."""
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    return resolve_device(device or "auto")
+
+
+def _start_actors(ray: Any, worker: type, model: nn.Module, device: str | None,
+                  workers: int | None, *args: Any) -> tuple[list[Any], Any]:
+    """``workers`` actors of ``worker(model_ref, *args, device)`` (default: one per GPU of the
+    cluster, else per CPU), restarted and retried when they die; also returns the model's
+    object-store reference, which must stay alive while restarts may re-read it."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if device in (None, "auto", "cuda") else 0
+    count = workers or (gpus or int(resources.get("CPU", 1)))
+    _ship_by_value(model)
+    model_ref = ray.put(model if _on_cpu(model) else copy.deepcopy(model).cpu())
+    actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
+                       max_task_retries=RETRIES)(worker)
+    return [actor.remote(model_ref, *args, device) for _ in range(count)], model_ref
 
 
 def _ship_by_value(model: nn.Module) -> None:
@@ -95,8 +114,7 @@ class _ExplainWorker:
                  device: str | None) -> None:
         from ..core.registry import get_explainer
 
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-        self.device = resolve_device(device or "auto")
+        self.device = _worker_device(device)
         self.model = model.to(self.device)
         self.explainer = get_explainer(method, self.model, **options)
 
@@ -118,19 +136,12 @@ def explain_on_ray(model: nn.Module, method: str, options: dict[str, Any],
     ray = require_ray()
     started = connect(address, workers)
     try:
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0)) if device in (None, "auto", "cuda") else 0
-        count = workers or (gpus or int(resources.get("CPU", 1)))
-        _ship_by_value(model)
-        model_ref = ray.put(model if _on_cpu(model) else copy.deepcopy(model).cpu())
-        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
-                           max_task_retries=RETRIES)(_ExplainWorker)
-        actors = [actor.remote(model_ref, method, options, device) for _ in range(count)]
+        actors, _model_ref = _start_actors(ray, _ExplainWorker, model, device, workers,
+                                           method, options)
         pending: deque = deque()
-        source = iter(batches)
-        for i, (key, x) in enumerate(source):
-            pending.append((key, actors[i % count].run.remote(x, target)))
-            if len(pending) >= IN_FLIGHT * count:
+        for i, (key, x) in enumerate(batches):
+            pending.append((key, actors[i % len(actors)].run.remote(x, target)))
+            if len(pending) >= IN_FLIGHT * len(actors):
                 yield _explain_result(ray, *pending.popleft())
         while pending:
             yield _explain_result(ray, *pending.popleft())
@@ -159,15 +170,7 @@ class RayExecutor:
         ray = require_ray()
         self.ray = ray
         self.started = connect(address, workers)
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0)) if device in (None, "auto", "cuda") else 0
-        count = workers or (gpus or int(resources.get("CPU", 1)))
-        _ship_by_value(model)
-        cpu_model = model if _on_cpu(model) else copy.deepcopy(model).cpu()
-        self.model_ref = model_ref = ray.put(cpu_model)  # kept: restarts re-read it
-        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RETRIES,
-                           max_task_retries=RETRIES)(_Worker)
-        self.actors = [actor.remote(model_ref, spec, device) for _ in range(count)]
+        self.actors, self.model_ref = _start_actors(ray, _Worker, model, device, workers, spec)
 
     def run(self, jobs: Iterable[tuple]) -> Iterator[BlockResult]:
         """Blocks (dataset, kind, method, samples, images, targets, masks) → results."""
