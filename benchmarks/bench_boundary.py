@@ -16,30 +16,18 @@ is BIG's first call (search + 50 IG steps) minus its second call (a cache hit: I
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import time
 
 import torch
 import torchvision
 
 import faithmap as fm
 from faithmap.attacks import find_boundary
+from faithmap.throughput import device_name, timed, timed_call
 
 REFERENCE_PASSES = 7 * 40 + 100
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str) -> tuple[float, object]:
-    _sync(device)
-    start = time.perf_counter()
-    out = fn()
-    _sync(device)
-    return time.perf_counter() - start, out
 
 
 def one_pass(model, x):
@@ -49,7 +37,7 @@ def one_pass(model, x):
 
 
 def fb_time(model, x, device: str, repeats: int = 5) -> float:
-    return statistics.median(timed(lambda: one_pass(model, x), device)[0] for _ in range(repeats))
+    return statistics.median(timed(lambda: one_pass(model, x), device) for _ in range(repeats))
 
 
 def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -> list[str]:
@@ -58,9 +46,9 @@ def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -
     t_fb0 = fb_time(model, x, device)
     big = fm.BoundaryIntegratedGradients(model, n_steps=50, batch_size=batch_size, cache=True)
     fm.methods.boundary_cache.DEFAULT_CACHE.clear()
-    t_cold, _ = timed(lambda: big(x), device)  # search + 50 IG steps
+    t_cold, _ = timed_call(lambda: big(x), device)  # search + 50 IG steps
     b = big.metadata["boundary"]
-    t_hot, _ = timed(lambda: big(x), device)  # cache hit: the 50 IG steps only
+    t_hot, _ = timed_call(lambda: big(x), device)  # cache hit: the 50 IG steps only
     assert big.metadata["cache_hit"]
     t_fb = (t_fb0 + fb_time(model, x, device)) / 2
     t_search = t_cold - t_hot
@@ -75,8 +63,8 @@ def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -
     ]
     if compare:
         kw = {"batch_size": batch_size, "seed": 0, "cw_steps": 0, "refine_steps": 0}
-        t_off, off = timed(lambda: find_boundary(model, x, early_stop=False, **kw), device)
-        t_on, on = timed(lambda: find_boundary(model, x, **kw), device)
+        t_off, off = timed_call(lambda: find_boundary(model, x, early_stop=False, **kw), device)
+        t_on, on = timed_call(lambda: find_boundary(model, x, **kw), device)
         same = torch.equal(on.points, off.points)
         rows.append(f"early stop ({name}, PGD sweep only): {on.forward_backward / n:.0f} vs "
                     f"{off.forward_backward / n:.0f} fwd+bwd rows per sample without it "
@@ -94,10 +82,8 @@ def main() -> None:
                         help="also run the PGD sweep with and without early stop")
     args = parser.parse_args()
     dev = args.device
-    device_name = (torch.cuda.get_device_name() if dev == "cuda"
-                   else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads")
     print(f"# boundary search (defaults) + BIG (50 steps), batch {args.batch}, {dev} "
-          f"({device_name}), torch {torch.__version__}, chunk {args.batch_size} rows; "
+          f"({device_name(dev)}), torch {torch.__version__}, chunk {args.batch_size} rows; "
           f"reference pipeline: {REFERENCE_PASSES} fwd+bwd per sample")
     print("| model | fwd+bwd rows / sample | fwd-only rows / sample | ours / reference | "
           "search (s) | search / one fwd+bwd of the batch | BIG on a cache hit (s) | "

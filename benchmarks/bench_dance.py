@@ -26,12 +26,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 import faithmap as fm  # noqa: E402
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from faithmap.throughput import timed  # noqa: E402
 
 
 def fwd_bwd(model: nn.Module, x: torch.Tensor) -> float:

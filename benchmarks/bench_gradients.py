@@ -19,9 +19,9 @@ import statistics
 
 import torch
 import torchvision
-from timing import device_name, timed  # benchmarks/timing.py
 
 import faithmap as fm
+from faithmap.throughput import device_name, timed
 
 
 def raw_passes(model, x, n: int):

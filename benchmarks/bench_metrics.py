@@ -17,9 +17,7 @@ uniform noise fed to Quantus through its perturb_func.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import time
 import warnings
 
 import numpy as np
@@ -28,6 +26,7 @@ from torch import nn
 
 import faithmap as fm
 from faithmap.metrics import faithfulness as ff
+from faithmap.throughput import device_name, timed_call
 
 warnings.filterwarnings("ignore")
 
@@ -41,15 +40,6 @@ def small_cnn(in_channels: int = 1, classes: int = 10) -> nn.Module:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes),
     ).eval()
 
-
-def timed(fn, device: str = "cpu"):
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
 
 
 def insert_original(arr, indices, source, **kwargs):
@@ -82,11 +72,11 @@ def bench_deletion_insertion(args, quantus) -> list[tuple]:
     for mode in ("deletion", "insertion"):
         ours_t, theirs_t = [], []
         for _ in range(args.repeats):
-            t, (_, ours) = timed(lambda m=mode: ff.perturbation_curve(
+            t, (_, ours) = timed_call(lambda m=mode: ff.perturbation_curve(
                 model, xd, ad, 0, mode=m, step=step, substrate="zeros",
                 batch_size=args.batch_size), args.device)
             ours_t.append(t)
-            t, theirs = timed(lambda m=mode: quantus_curves(
+            t, theirs = timed_call(lambda m=mode: quantus_curves(
                 quantus, model, x, a, y, step, m == "insertion", args.device), args.device)
             theirs_t.append(t)
         diff = float(np.abs(ours[:, 1:].cpu().numpy() - theirs).max())  # Quantus: no point 0
@@ -109,7 +99,7 @@ def bench_max_sensitivity(quantus) -> tuple | str:
     explainer = fm.Saliency(model)
     a = explainer(x)
     s, radius = 10, 0.2
-    t_ours, ours = timed(lambda: ms(model, x, a, explainer=explainer, radius=radius,
+    t_ours, ours = timed_call(lambda: ms(model, x, a, explainer=explainer, radius=radius,
                                     n_samples=s, seed=0, batch_size=160))
     y = model(x).argmax(1).numpy()
     kwargs = {}
@@ -128,7 +118,7 @@ def bench_max_sensitivity(quantus) -> tuple | str:
 
     metric = quantus.MaxSensitivity(nr_samples=s, lower_bound=radius, disable_warnings=True,
                                     **kwargs)
-    t_q, theirs = timed(lambda: metric(model=model, x_batch=x.numpy(), y_batch=y,
+    t_q, theirs = timed_call(lambda: metric(model=model, x_batch=x.numpy(), y_batch=y,
                                        a_batch=a.numpy(), explain_func=explain))
     diff = float(np.abs(ours.numpy() - np.asarray(theirs)).max())
     return (f"max-sensitivity, {s} draws, 16×3×32²", t_ours, t_q, diff)
@@ -147,7 +137,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import quantus
 
-    where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
+    where = device_name(args.device)
     print(f"torch {torch.__version__}, quantus {quantus.__version__}, {args.device} ({where}), "
           f"{torch.get_num_threads()} thread(s), batch_size {args.batch_size}\n")
     rows = bench_deletion_insertion(args, quantus)

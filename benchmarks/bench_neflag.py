@@ -22,9 +22,9 @@ import statistics
 from functools import partial
 
 import torch
-from timing import device_name, timed  # benchmarks/timing.py
 
 import faithmap as fm
+from faithmap.throughput import device_name, timed
 
 
 def fwd_bwd(model, x, target):

@@ -22,14 +22,10 @@ import torchvision
 from torch import nn
 
 import faithmap as fm
+from faithmap.throughput import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "methods"))
 
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def forward_backward(model: nn.Module, x: torch.Tensor):

@@ -332,7 +332,7 @@ def bench(model_spec, weights, methods, size, batch, repeats, device, method_opt
 
     from . import available_methods
     from .model_spec import load_model
-    from .throughput import measure
+    from .throughput import device_name, measure
 
     try:
         with warnings.catch_warnings():
@@ -348,9 +348,8 @@ def bench(model_spec, weights, methods, size, batch, repeats, device, method_opt
                        repeats)
     except (ValueError, TypeError, OSError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
-        f"cpu, {torch.get_num_threads()} threads"
-    click.echo(f"# {model_spec}, {side}², batch {batch}, {name}, torch {torch.__version__}")
+    click.echo(f"# {model_spec}, {side}², batch {batch}, {device_name(dev)}, "
+               f"torch {torch.__version__}")
     click.echo("| method | s / call | samples/s | × one fwd+bwd |")
     click.echo("|---|---:|---:|---:|")
     for r in rows:

@@ -10,6 +10,7 @@ Captum and literal references.
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 import warnings
@@ -22,14 +23,28 @@ from torch import nn
 from .core.registry import get_explainer
 
 
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
+def timed_call(fn: Callable[[], object], device: str | torch.device = "cpu") -> tuple[float, Any]:
+    """(seconds, result) of one call of ``fn``, synchronising CUDA around it."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
+    out = fn()
+    if cuda:
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, out
+
+
+def timed(fn: Callable[[], object], device: str | torch.device = "cpu") -> float:
+    """Seconds one call of ``fn`` takes on ``device``."""
+    return timed_call(fn, device)[0]
+
+
+def device_name(device: str | torch.device) -> str:
+    """The GPU's name, or the CPU and its thread count (for benchmark headers)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
 
 
 def forward_backward(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -66,8 +81,8 @@ def measure(model: nn.Module, x: torch.Tensor, methods: list[str],
                 explainer(x)  # warm-up (and builds caches a real run would build once)
                 ours, base = [], []
                 for _ in range(repeats):
-                    ours.append(_timed(lambda e=explainer: e(x), device))
-                    base.append(_timed(raw, device))
+                    ours.append(timed(lambda e=explainer: e(x), device))
+                    base.append(timed(raw, device))
         except Exception as exc:  # noqa: BLE001 - one method's failure is reported, not fatal
             rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"})
             continue
