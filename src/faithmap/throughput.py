@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .core.registry import get_explainer
+from .core.validation import check_positive_int
 
 
 def timed_call(fn: Callable[[], object], device: str | torch.device = "cpu") -> tuple[float, Any]:
@@ -63,8 +64,7 @@ def measure(model: nn.Module, x: torch.Tensor, methods: list[str],
             repeats: int = 3) -> list[dict[str, Any]]:
     """One row per method: seconds per call (median of ``repeats`` after a warm-up),
     samples/s, and the cost in forward+backward passes; a method that fails gets ``error``."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    check_positive_int("repeats", repeats)
     options = options or {}
     device = x.device
     raw = forward_backward(model, x)

@@ -18,6 +18,7 @@ from ..core.explainer import Explainer
 from ..core.registry import ExplainerLike, ExplainFn, get_explainer
 from ..core.seeding import base_seed, derived_rows, randn_rows
 from ..core.targets import Target, TargetLike, row_targets
+from ..core.validation import check_positive_int
 from ..methods.gradients import (
     InputXGradient,
     IntegratedGradients,
@@ -25,13 +26,6 @@ from ..methods.gradients import (
     SmoothGrad,
     resolve_baseline,
 )
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """``value`` if it is a positive int, else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:

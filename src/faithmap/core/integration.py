@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .validation import check_positive_int
+
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 _ALIASES = {
     "left": "riemann_left",
@@ -31,8 +33,7 @@ def normalise_method(method: str) -> str:
 def quadrature(method: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Points α (n_steps) and weights w (n_steps) of the rule, as float64 tensors."""
     name = normalise_method(method)
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+    check_positive_int("n_steps", n_steps)
     n = n_steps
     if name == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)

@@ -50,3 +50,10 @@ def model_dtype(model: nn.Module, default: torch.dtype) -> torch.dtype:
         if p.is_floating_point():
             return p.dtype
     return default
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` if it is a positive int (not a bool), else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value

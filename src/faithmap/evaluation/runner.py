@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..core.devices import resolve_device
 from ..core.registry import available_methods
+from ..core.validation import check_positive_int
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
 from .data import EvalData, load_eval_data
@@ -91,8 +92,7 @@ def evaluate(
         require_ray()
     if resume and out is None:
         raise ValueError("resume=True needs out= (the folder holding the progress log)")
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"block must be a positive int, got {block!r}")
+    check_positive_int("block", block)
     spec = name or (model if isinstance(model, str) else type(model).__name__)
     loaded = load_model(model) if isinstance(model, str) else None
     model = _place(loaded.model if loaded is not None else model, device)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..attacks.boundary import Boundary
+from ..core.validation import check_positive_int
 
 
 def _freeze(v: object) -> Hashable:
@@ -48,8 +49,7 @@ class BoundaryCache:
     """
 
     def __init__(self, maxsize: int = 8) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ValueError(f"maxsize must be a positive int, got {maxsize!r}")
+        check_positive_int("maxsize", maxsize)
         self.maxsize = maxsize
         self.hits = 0
         self.misses = 0

@@ -30,7 +30,7 @@ from ..core.registry import get_explainer, register
 from ..core.safety import model_guard
 from ..core.seeding import SeedLike, base_seed, derived_rows
 from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_input
+from ..core.validation import check_input, check_positive_int
 from .dance_decoys import (
     DecoySettings,
     constant_decoys,
@@ -99,12 +99,6 @@ def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explai
     )
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 @register("dance")
 class DANCE(Explainer):
     """Decoy-enhanced saliency around any base explainer (see module doc and docs/methods).
@@ -127,16 +121,16 @@ class DANCE(Explainer):
         seed: SeedLike = 0, batch_size: int | None = 256,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        self.patch = _positive_int("patch", patch)
-        self.stride = self.patch if stride is None else _positive_int("stride", stride)
-        self.max_masks = None if max_masks is None else _positive_int("max_masks", max_masks)
+        self.patch = check_positive_int("patch", patch)
+        self.stride = self.patch if stride is None else check_positive_int("stride", stride)
+        self.max_masks = None if max_masks is None else check_positive_int("max_masks", max_masks)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if decoys not in ("optimised", "constant"):
             raise ValueError(f"decoys must be 'optimised' or 'constant', got {decoys!r}")
         if not epsilon > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
             raise ValueError("epsilon, lr, lam (and tau when given) must be > 0")
-        _positive_int("steps", steps), _positive_int("rounds", rounds)
+        check_positive_int("steps", steps), check_positive_int("rounds", rounds)
         self.layer, _ = find_module(model, default_layer(model) if layer is None else layer)
         self.base = resolve_base(base, model, dict(base_options or {}))
         self.aggregation, self.decoy_kind, self.size = aggregation, decoys, size

@@ -24,6 +24,7 @@ from ..core.integration import normalise_method, quadrature
 from ..core.registry import register
 from ..core.seeding import SeedLike, base_seed, randn_rows
 from ..core.targets import Target
+from ..core.validation import check_positive_int
 
 Baseline = float | int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
@@ -157,8 +158,7 @@ class _NoisyGradients(Explainer):
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+        check_positive_int("n_samples", n_samples)
         if noise_level < 0 or (stdev is not None and stdev < 0):
             raise ValueError("noise_level and stdev must be >= 0")
         self.n_samples = n_samples

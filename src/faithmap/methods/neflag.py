@@ -30,6 +30,7 @@ from ..core.explainer import Explainer
 from ..core.registry import register
 from ..core.seeding import SeedLike, base_seed, randn_rows
 from ..core.targets import Target
+from ..core.validation import check_positive_int
 
 Bound = float | Sequence[float] | torch.Tensor
 SCORES = ("probability", "logit")
@@ -50,10 +51,6 @@ def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _per_row(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -111,8 +108,8 @@ class NeFLAG(Explainer):
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        self.n_points = _count("n_points", n_points)
-        self.steps = _count("steps", steps)
+        self.n_points = check_positive_int("n_points", n_points)
+        self.steps = check_positive_int("steps", steps)
         _positive("radius", radius, allow_none=True)
         _positive("step_size", step_size, allow_none=True)
         if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..core.batching import check_batch_size, map_rows
 from ..core.targets import Target, TargetLike
-from ..core.validation import check_input, check_same_device
+from ..core.validation import check_input, check_positive_int, check_same_device
 from .base import as_maps, check_attributions
 
 SUBSTRATES = ("zeros", "blur", "mean")
@@ -105,8 +105,7 @@ def default_step(n_pixels: int) -> int:
 
 def step_counts(n_pixels: int, step: int, device: torch.device) -> torch.Tensor:
     """Pixels perturbed after each step: ``0, step, 2·step, ..., H·W`` (T+1 values)."""
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise ValueError(f"step must be a positive int, got {step!r}")
+    check_positive_int("step", step)
     n_steps = math.ceil(n_pixels / step)
     return (torch.arange(n_steps + 1, device=device) * step).clamp_max(n_pixels)
 

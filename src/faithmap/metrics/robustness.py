@@ -16,14 +16,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attacks.manipulation import check_positive_int, manipulate, topk_intersection
+from ..attacks.manipulation import manipulate, topk_intersection
 from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.errors import InvalidInputError
 from ..core.registry import ExplainerLike, as_explain_fn
 from ..core.safety import model_guard
 from ..core.seeding import SeedLike, base_seed, derived_rows, rand_rows
 from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_input, check_same_device
+from ..core.validation import check_input, check_positive_int, check_same_device
 from .base import check_attributions, metric
 
 __all__ = ["manipulation_attack", "max_sensitivity"]
