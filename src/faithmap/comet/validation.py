@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..core.errors import InvalidInputError
+from ..core.validation import check_input
 
 
 def check_data(data: object, name: str, channels: int | None = None
@@ -14,17 +15,9 @@ def check_data(data: object, name: str, channels: int | None = None
         raise InvalidInputError(f"{name} must be a pair (images, labels), got "
                                 f"{type(data).__name__}")
     images, labels = data
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise InvalidInputError(f"{name}: images must be a N×C×H×W tensor, got "
-                                f"{getattr(images, 'shape', type(images).__name__)}")
-    if not images.is_floating_point():
-        raise InvalidInputError(f"{name}: images must be float in [0, 1], got {images.dtype}")
+    check_input(images, f"{name} images")  # N×C×H×W, float, non-empty, finite
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or len(labels) != len(images):
         raise InvalidInputError(f"{name}: labels must be a 1-D tensor of {len(images)} classes")
-    if len(images) == 0:
-        raise InvalidInputError(f"{name} is empty")
-    if not bool(torch.isfinite(images).all()):
-        raise InvalidInputError(f"{name}: images contain NaN or Inf")
     if float(images.min()) < 0 or float(images.max()) > 1:
         raise InvalidInputError(f"{name}: images must lie in [0, 1] (COMET models normalise "
                                 f"inside), got range [{float(images.min()):.3g}, "
