@@ -18,7 +18,7 @@ from ..core.explainer import Explainer
 from ..core.registry import ExplainerLike, ExplainFn, get_explainer
 from ..core.seeding import base_seed, derived_rows, randn_rows
 from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_positive_int
+from ..core.validation import check_input_range, check_positive_int
 from ..methods.gradients import (
     InputXGradient,
     IntegratedGradients,
@@ -180,13 +180,7 @@ def manipulate(
     kk = max(1, round(0.1 * h * w)) if k is None else check_positive_int("k", k)
     if kk > h * w:
         raise ValueError(f"k={kk} exceeds the {h * w} pixels of a map")
-    if input_range is not None:
-        lo, hi = input_range
-        if bool((x < lo).any() | (x > hi).any()):
-            raise InvalidInputError(
-                f"inputs lie outside input_range={input_range}; pass the valid range of your "
-                "inputs (or input_range=None for no box constraint)"
-            )
+    check_input_range(x, input_range)
     with torch.no_grad():
         logits = model(x)
     if logits.dim() != 2:

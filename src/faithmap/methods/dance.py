@@ -30,7 +30,7 @@ from ..core.registry import get_explainer, register
 from ..core.safety import model_guard
 from ..core.seeding import SeedLike, base_seed, derived_rows
 from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_input, check_positive_int
+from ..core.validation import check_input, check_input_range, check_positive_int
 from .dance_decoys import (
     DecoySettings,
     constant_decoys,
@@ -142,11 +142,7 @@ class DANCE(Explainer):
         h, w = x.shape[-2:]
         if self.patch > min(h, w):
             raise InvalidInputError(f"patch={self.patch} is larger than the {h}×{w} input")
-        box = self.settings.box
-        if box is not None and bool((x < box[0]).any() | (x > box[1]).any()):
-            raise InvalidInputError(
-                f"inputs lie outside input_range={box}; pass the valid range of your inputs "
-                "(or input_range=None for no box constraint)")
+        check_input_range(x, self.settings.box)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         n, c = x.shape[:2]
