@@ -28,6 +28,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_gradients.py
@@ -47,7 +48,7 @@ claims: $(STAMP)
 	$(PY) benchmarks/claims_neflag.py --n 20
 	$(PY) benchmarks/claims_comet.py --n 200
 	$(VENV)/bin/faithmap demo --out demo-out
-	$(PY) -m faithmap.evaluation.results_page demo-out/results.json -o docs/results.md
+	$(PY) -m faithmap.evaluation.report_markdown demo-out/results.json -o docs/results.md
 
 clean:
 	rm -rf $(VENV) demo-out faithmap-out .pytest_cache

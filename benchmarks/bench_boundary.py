@@ -23,7 +23,7 @@ import torchvision
 
 import faithmap as fm
 from faithmap.attacks import find_boundary
-from faithmap.throughput import device_name, timed, timed_call
+from faithmap.evaluation.throughput import device_name, timed, timed_call
 
 REFERENCE_PASSES = 7 * 40 + 100
 

@@ -20,7 +20,7 @@ import statistics
 import torch
 
 from faithmap import comet
-from faithmap.throughput import timed
+from faithmap.evaluation.throughput import timed
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 import faithmap as fm  # noqa: E402
-from faithmap.throughput import timed  # noqa: E402
+from faithmap.evaluation.throughput import timed  # noqa: E402
 
 
 def fwd_bwd(model: nn.Module, x: torch.Tensor) -> float:

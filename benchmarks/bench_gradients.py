@@ -21,7 +21,7 @@ import torch
 import torchvision
 
 import faithmap as fm
-from faithmap.throughput import device_name, timed
+from faithmap.evaluation.throughput import device_name, timed
 
 
 def raw_passes(model, x, n: int):

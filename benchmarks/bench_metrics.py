@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 import faithmap as fm
+from faithmap.evaluation.throughput import device_name, timed_call
 from faithmap.metrics import faithfulness as ff
-from faithmap.throughput import device_name, timed_call
 
 warnings.filterwarnings("ignore")
 

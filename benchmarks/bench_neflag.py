@@ -24,7 +24,7 @@ from functools import partial
 import torch
 
 import faithmap as fm
-from faithmap.throughput import device_name, timed
+from faithmap.evaluation.throughput import device_name, timed
 
 
 def fwd_bwd(model, x, target):

@@ -22,7 +22,7 @@ import torchvision
 from torch import nn
 
 import faithmap as fm
-from faithmap.throughput import timed
+from faithmap.evaluation.throughput import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "methods"))
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import faithmap as fm
-from faithmap.io import atomic_write_bytes
+from faithmap.core.files import atomic_write_bytes
 
 PAPER = "Boundary attributions (Wang, Fredrikson & Datta, ICML 2022)"
 

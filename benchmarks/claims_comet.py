@@ -26,7 +26,7 @@ import torch
 
 import faithmap as fm
 from faithmap import comet
-from faithmap.io import atomic_write_bytes
+from faithmap.core.files import atomic_write_bytes
 
 VARIANTS = {"comet": "cluttered_comet", "no_detector": "cluttered_no_detector",
             "realx": "cluttered_realx", "posthoc": "cluttered_posthoc"}
@@ -80,7 +80,7 @@ def main() -> None:
                 row[f"robust_pxap_drop{p}"] = float(pxap(model.explain(x * keep), ref).mean())
             rows[key] = row
     for method, opts in (("saliency", {}), ("integrated_gradients", {"n_steps": 16})):
-        explainer = fm.get_explainer(method, black_box, **opts)
+        explainer = fm.get_explainer(black_box, method, **opts)
         a = explainer(x, y).abs().sum(1, keepdim=True)
         row = {"pxap": float(pxap(a, gt).mean()), "epg": float(epg(a, gt).mean())}
         ref = top_fraction(a)

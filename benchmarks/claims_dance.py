@@ -33,8 +33,8 @@ import torch  # noqa: E402
 
 import faithmap as fm  # noqa: E402
 from faithmap.attacks import manipulate  # noqa: E402
+from faithmap.core.files import atomic_write_bytes  # noqa: E402
 from faithmap.core.targets import Target  # noqa: E402
-from faithmap.io import atomic_write_bytes  # noqa: E402
 
 ATTACKS = ("topk", "targeted", "mass_center")
 DANCE_OPTS = dict(patch=4, stride=4, steps=10, rounds=2)

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 import faithmap as fm
+from faithmap.core.files import atomic_write_bytes
 from faithmap.evaluation import load_eval_data
-from faithmap.io import atomic_write_bytes
 
 PAPER = "NeFLAG (Li et al., IJCAI 2023)"
 BENCHMARKS = (("mnist", "mnist_vgg"), ("grid", "mnist_resnet"), ("cluttered", "mnist_resnet"))

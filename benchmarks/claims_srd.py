@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 import faithmap as fm
+from faithmap.core.files import atomic_write_bytes
 from faithmap.evaluation import load_eval_data
-from faithmap.io import atomic_write_bytes
 
 PAPER = "SRD (Han et al., ICLR 2024)"
 METHODS = {
@@ -59,7 +59,7 @@ def run(n: int) -> dict:
         x, targets, masks = data.images, data.targets, data.masks
         scores: dict[str, dict[str, float]] = {}
         for label, (method, options) in METHODS.items():
-            explainer = fm.get_explainer(method, model, **options)
+            explainer = fm.get_explainer(model, method, **options)
             a = explainer(x, targets)
             s = scores.setdefault(label, {})
             s["pointing_game"] = fm.metrics.pointing_game(a, masks).float().mean().item()

@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from faithmap.cli import main
-from faithmap.throughput import measure
+from faithmap.evaluation.throughput import measure
 from tiny_models import tiny_cnn
 
 

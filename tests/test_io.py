@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from faithmap.io import atomic_write_bytes
+from faithmap.core.files import atomic_write_bytes
 
 
 def test_atomic_write_gives_umask_permissions_and_leaves_no_temp(tmp_path):

@@ -19,7 +19,7 @@ FAST = {"integrated_gradients": {"n_steps": 3}, "smoothgrad": {"n_samples": 2},
 def test_registered_method_leaves_model_unchanged(method, cnn, resnet18, x_small, x_resnet):
     for model, x in ((cnn, x_small), (resnet18, x_resnet[:1])):
         before = fingerprint(model)
-        explainer = fm.get_explainer(method, model, **FAST.get(method, {}))
+        explainer = fm.get_explainer(model, method, **FAST.get(method, {}))
         explainer(x)
         assert_same_fingerprint(before, fingerprint(model))
         with pytest.raises(ValueError):
@@ -31,5 +31,5 @@ def test_registered_method_leaves_model_unchanged(method, cnn, resnet18, x_small
 
 def test_repeated_calls_are_identical(cnn, x_small):
     for method in fm.available_methods():
-        explainer = fm.get_explainer(method, cnn, **FAST.get(method, {}))
+        explainer = fm.get_explainer(cnn, method, **FAST.get(method, {}))
         assert torch.equal(explainer(x_small), explainer(x_small))

@@ -6,6 +6,7 @@
 
 from . import attacks, comet, data, metrics, zoo
 from .core import (
+    METHODS,
     Explainer,
     FaithmapError,
     InvalidInputError,
@@ -24,6 +25,7 @@ from .methods import (
     BoundarySaliency,
     BoundarySmoothGrad,
     CaptumExplainer,
+    COMETExplainer,
     GradCAM,
     InputXGradient,
     IntegratedGradients,
@@ -37,6 +39,7 @@ from .methods import (
     from_captum,
     from_zennit,
 )
+from .metrics import METRICS, available_metrics
 
 __version__ = "0.1.0"
 
@@ -44,6 +47,7 @@ __all__ = [
     "BoundaryIntegratedGradients",
     "BoundarySaliency",
     "BoundarySmoothGrad",
+    "COMETExplainer",
     "CaptumExplainer",
     "DANCE",
     "Explainer",
@@ -52,6 +56,8 @@ __all__ = [
     "InputXGradient",
     "IntegratedGradients",
     "InvalidInputError",
+    "METHODS",
+    "METRICS",
     "ModelModeError",
     "NeFLAG",
     "SRD",
@@ -64,6 +70,7 @@ __all__ = [
     "apop_predict",
     "attacks",
     "available_methods",
+    "available_metrics",
     "comet",
     "dance_display",
     "data",

@@ -12,7 +12,7 @@ from torch import nn
 import faithmap as fm
 from faithmap.attacks import Boundary, find_boundary, project_l2
 from faithmap.attacks.boundary import default_eps
-from faithmap.attacks.boundary_pgd import as_box, pgd_rows, pgd_sweep, project, random_start
+from faithmap.attacks.pgd import as_box, pgd_rows, pgd_sweep, project, random_start
 from faithmap.core.errors import InvalidInputError, TargetError
 from model_checks import assert_same_fingerprint, fingerprint
 

@@ -9,6 +9,7 @@ import faithmap as fm
 from faithmap import comet
 from faithmap.cli import main
 from faithmap.core.errors import InvalidInputError
+from faithmap.zoo.checkpoints import WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +39,14 @@ def test_registered_explainer(trained):
     model, path = trained
     det = tiny_detector()
     assert "comet" in fm.available_methods()
-    ex = fm.get_explainer("comet", det, checkpoint=path)
+    ex = fm.get_explainer(det, "comet", checkpoint=path)
     x = tiny_data(3, seed=2)[0]
     attr = ex(x)
     assert attr.shape == (3, 1, 12, 12) and bool(((attr > 0) & (attr < 1)).all())
     with torch.no_grad():
         assert torch.allclose(attr, ex.comet.explain(x))
     assert len(ex.metadata["comet_prediction"]) == 3
-    rgb = fm.get_explainer("comet", comet.SmallCNN(3, 3, (4, 8)).eval(), checkpoint=model)
+    rgb = fm.get_explainer(comet.SmallCNN(3, 3, (4, 8)).eval(), "comet", checkpoint=model)
     grey = x[:2]
     with torch.no_grad():  # colour input is averaged to grey for a 1-channel checkpoint
         assert torch.allclose(rgb(grey.expand(-1, 3, -1, -1)), model.explain(grey))
@@ -94,7 +95,7 @@ def test_cli_one_tiny_epoch(tmp_path):
 
 @pytest.mark.parametrize("name", comet.shipped())
 def test_shipped_checkpoints_load(name):
-    card = json.loads((comet.model.WEIGHTS_DIR / f"{name}.json").read_text())
+    card = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
     x = comet.test_set(n=4).images
     if card["variant"] == "blackbox":
         net = comet.load_classifier(name)
@@ -103,5 +104,5 @@ def test_shipped_checkpoints_load(name):
         model = comet.ComprehensiveAttributionModel.load(name)
         m = model.explain(x)
         assert m.shape == (4, 1, 56, 56) and bool(((m > 0) & (m < 1)).all())
-    assert (comet.model.WEIGHTS_DIR / f"{name}.pt").stat().st_size < 1 << 20
+    assert (WEIGHTS_DIR / f"{name}.pt").stat().st_size < 1 << 20
     assert "faithmap train-comet" in card["training_command"] and "val_accuracy" in card

@@ -18,7 +18,7 @@ def test_contract_names_registered():
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
 def test_get_explainer_matches_explain(name, cnn, x_small):
-    explainer = fm.get_explainer(name, cnn)
+    explainer = fm.get_explainer(cnn, name)
     assert isinstance(explainer, CONTRACT_CLASSES[name])
     a = explainer(x_small, target=1)
     b = fm.explain(cnn, x_small, method=name, target=1)
@@ -35,7 +35,7 @@ def test_unknown_method_lists_available(cnn, x_small):
 
 def test_unknown_option_raises(cnn):
     with pytest.raises(TypeError):
-        fm.get_explainer("saliency", cnn, n_steps=3)
+        fm.get_explainer(cnn, "saliency", n_steps=3)
 
 
 def test_explainer_class_accepted(cnn, x_small):

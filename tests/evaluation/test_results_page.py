@@ -1,4 +1,4 @@
-from faithmap.evaluation.results_page import CLAIMS, render
+from faithmap.evaluation.report_markdown import CLAIMS, render
 
 
 def test_render_marks_best_and_lists_claims():

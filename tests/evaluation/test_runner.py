@@ -37,14 +37,12 @@ def test_evaluate_runs_every_pair_and_isolates_failures(tiny_data, tmp_path):
         raise RuntimeError("broken metric")
 
     broken.kind, broken.higher_is_better, broken.category = "model", True, "faithfulness"
-    fm.metrics.base._REGISTRY["broken_test_metric"] = broken
-    try:
+    with fm.METRICS.scoped("broken_test_metric", broken):
         result = fm.evaluate(
             model, tiny_data, ["saliency", "gradcam", "no_such_method"],
             ["deletion", "pointing_game", "sparseness", "broken_test_metric"],
             out=tmp_path, block=4, progress=False, curve_samples=4, heatmap_samples=3)
-    finally:
-        del fm.metrics.base._REGISTRY["broken_test_metric"]
+    assert "broken_test_metric" not in fm.available_metrics()
     assert_same_fingerprint(before, fingerprint(model))
     rows = {(r["method"], r["metric"]): r for r in result.summary()}
     for method in ("saliency", "gradcam"):
@@ -110,20 +108,16 @@ def test_explainer_warnings_are_collected_not_lost(tiny_data, tmp_path):
     """A method's warnings go to result.warnings / results.json (once per block and message)."""
     import warnings
 
-    from faithmap.core import registry
-
-    @registry.register("warns_for_test")
     class Warns(fm.Saliency):
         def attribute(self, x, target):
             warnings.warn("no boundary for some samples", RuntimeWarning, stacklevel=1)
             return super().attribute(x, target)
 
-    try:
+    with fm.METHODS.scoped("warns_for_test", Warns):
         result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), tiny_data,
                              ["saliency", "warns_for_test"], ["sparseness"], block=4,
                              out=tmp_path, progress=False, curve_samples=0, heatmap_samples=0)
-    finally:
-        registry._REGISTRY.pop("warns_for_test")
+    assert "warns_for_test" not in fm.available_methods()
     n_blocks = math.ceil(len(tiny_data.images) / 4)
     assert [w["method"] for w in result.warnings] == ["warns_for_test"] * n_blocks
     assert all("RuntimeWarning: no boundary for some samples (block of samples" in w["warning"]

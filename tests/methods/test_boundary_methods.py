@@ -10,7 +10,7 @@ from torch import nn
 
 import faithmap as fm
 from faithmap.attacks import find_boundary
-from faithmap.methods.boundary_cache import BoundaryCache
+from faithmap.methods.boundary.cache import BoundaryCache
 from model_checks import assert_same_fingerprint, fingerprint
 
 SEARCH = {"steps": 8, "cw_steps": 20, "eps": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
@@ -131,7 +131,7 @@ def test_methods_are_seeded_and_leave_the_model_unchanged(cnn, x_small):
 def test_registry_and_explain():
     model, x = smooth_net(), data(2)
     assert {"bsm", "big", "boundary_smoothgrad"} <= set(fm.available_methods())
-    e = fm.get_explainer("big", model, n_steps=5, integration="riemann_middle", **SEARCH)
+    e = fm.get_explainer(model, "big", n_steps=5, integration="riemann_middle", **SEARCH)
     assert isinstance(e, fm.BoundaryIntegratedGradients) and e.method == "riemann_middle"
     a = fm.explain(model, x, "bsm", target=None, **SEARCH)
     assert a.shape == x.shape and not a.requires_grad

@@ -13,7 +13,7 @@ def test_wrapped_saliency_equals_ours(cnn, x_small):
 
 
 def test_keyword_split_between_constructor_and_attribute(cnn, x_small):
-    ig = fm.get_explainer("captum:IntegratedGradients", cnn, multiply_by_inputs=False,
+    ig = fm.get_explainer(cnn, "captum:IntegratedGradients", multiply_by_inputs=False,
                           n_steps=7, method="riemann_middle", return_convergence_delta=True)
     assert ig.init_kwargs == {"multiply_by_inputs": False}
     attr = ig(x_small, target=1)
@@ -46,4 +46,4 @@ def test_callable_target_and_hooks_cleaned(cnn, x_small):
 
 def test_unknown_captum_class(cnn):
     with pytest.raises(ValueError, match="no attribution class"):
-        fm.get_explainer("captum:NotAMethod", cnn)
+        fm.get_explainer(cnn, "captum:NotAMethod")

@@ -38,7 +38,7 @@ def patch_masks(corners: list[tuple[int, int]], p: int, h: int, w: int) -> torch
 
 
 def corners_of(h: int, w: int, p: int, stride: int) -> list[tuple[int, int]]:
-    from faithmap.methods.dance_decoys import patch_grid
+    from faithmap.methods.dance.decoys import patch_grid
 
     return [tuple(c) for c in patch_grid(h, w, p, stride, None).tolist()]
 

@@ -147,6 +147,6 @@ def test_integration_rule_via_explain_and_class(cnn, x_small):
     a = fm.explain(cnn, x_small, method="integrated_gradients", integration="riemann_left",
                    n_steps=4)
     b = fm.IntegratedGradients(cnn, method="riemann_left", n_steps=4)(x_small)
-    c = fm.get_explainer("integrated_gradients", cnn, method="left", n_steps=4)(x_small)
+    c = fm.get_explainer(cnn, "integrated_gradients", method="left", n_steps=4)(x_small)
     assert torch.equal(a, b) and torch.equal(a, c)
     assert not torch.equal(a, fm.explain(cnn, x_small, method="integrated_gradients", n_steps=4))

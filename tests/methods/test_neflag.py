@@ -166,7 +166,7 @@ def test_model_unchanged_and_registry():
     assert attr.shape == (2, 3, 16, 16) and not attr.requires_grad
     assert_same_fingerprint(before, fingerprint(model))
     assert "neflag" in fm.available_methods()
-    assert isinstance(fm.get_explainer("neflag", model), fm.NeFLAG)
+    assert isinstance(fm.get_explainer(model, "neflag"), fm.NeFLAG)
 
 
 @pytest.mark.parametrize("opts,match", [

@@ -104,7 +104,7 @@ def test_normalize_passes_relevance_and_sets_the_box():
                 m.bias.zero_()
     x = torch.rand(2, 1, 28, 28)
     for name in ("EpsilonPlusFlat", "EpsilonGammaBox"):
-        explainer = fm.get_explainer(f"zennit:{name}", model)
+        explainer = fm.get_explainer(model, f"zennit:{name}")
         explainer(x)
         assert explainer.metadata["relevance_ratio"] == pytest.approx([1.0, 1.0], abs=2e-3)
     from faithmap.methods.zennit_adapter import _box

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import faithmap as fm
-from faithmap.attacks.manipulation import default_region, manipulate, softplus_copy
 from faithmap.core.errors import InvalidInputError
 from faithmap.core.registry import as_explain_fn as explainer_for
 from faithmap.core.targets import Target
+from faithmap.metrics.manipulation import default_region, manipulate, softplus_copy
 from faithmap.metrics.robustness import manipulation_attack, max_sensitivity, sensitivity_noise
 from model_checks import assert_same_fingerprint, fingerprint
 
@@ -127,7 +127,7 @@ def test_gradient_attack_keeps_label_and_ball_and_moves_explanation(cnn, x, atta
 
 def test_attack_scores_seeded_and_batch_size_invariant(cnn, x):
     for explainer in ("input_x_gradient", "gradcam"):  # gradient / random-search paths
-        a = fm.get_explainer(explainer, cnn)(x)
+        a = fm.get_explainer(cnn, explainer)(x)
         kw = dict(explainer=explainer, steps=2, epsilon=0.05, n_candidates=3, seed=5)
         s1 = manipulation_attack(cnn, x, a, batch_size=None, **kw)
         s2 = manipulation_attack(cnn, x, a, batch_size=3, **kw)
@@ -150,8 +150,8 @@ def test_zero_budget_means_unattacked(cnn, x):
 
 @pytest.mark.parametrize("explainer", ["integrated_gradients", "smoothgrad", "vargrad"])
 def test_attack_runs_for_multiplied_explainers(cnn, x, explainer):
-    e = fm.get_explainer(explainer, cnn, n_samples=2) if "grad" in explainer[-4:] else \
-        fm.get_explainer(explainer, cnn, n_steps=3)
+    e = fm.get_explainer(cnn, explainer, n_samples=2) if "grad" in explainer[-4:] else \
+        fm.get_explainer(cnn, explainer, n_steps=3)
     a = e(x)
     s = manipulation_attack(cnn, x, a, explainer=e, steps=2, epsilon=0.05, batch_size=4)
     assert s.shape == (3,) and bool(((s >= 0) & (s <= 1)).all())
@@ -176,7 +176,7 @@ def test_model_unchanged_by_robustness_metrics(cnn, x):
     a = fm.Saliency(cnn)(x)
     max_sensitivity(cnn, x, a, explainer="saliency", n_samples=2)
     for explainer in ("saliency", "gradcam"):
-        manipulation_attack(cnn, x, fm.get_explainer(explainer, cnn)(x), explainer=explainer,
+        manipulation_attack(cnn, x, fm.get_explainer(cnn, explainer)(x), explainer=explainer,
                             steps=1, epsilon=0.05, n_candidates=2)
     with pytest.raises(ValueError):
         manipulation_attack(cnn, x, a, targets=99, explainer="saliency", steps=1)

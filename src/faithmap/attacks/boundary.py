@@ -28,12 +28,13 @@ from torch import nn
 
 from ..core.batching import map_rows
 from ..core.errors import TargetError
+from ..core.geometry import BoundsLike, Box, as_box, check_norm, norm_of
 from ..core.safety import model_guard
 from ..core.seeding import SeedLike, base_seed
 from ..core.targets import Target, TargetLike
 from ..core.validation import check_input, check_same_device, model_dtype
-from .boundary_pgd import BoundsLike, Box, as_box, check_norm, norm_of, pgd_sweep
 from .cw import cw_l2
+from .pgd import pgd_sweep
 
 REFERENCE_EPS_L2 = (36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1)
 REFERENCE_EPS_LINF = tuple(v / 255 for v in (1, 2, 4, 8, 16, 32, 64))

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..core.adam import adam_direction
 from ..core.batching import chunks
-from .boundary_pgd import Box
+from ..core.geometry import Box
 
 
 @dataclass

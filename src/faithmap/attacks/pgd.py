@@ -1,19 +1,161 @@
-"""Projected gradient descent in the L2 ball (Madry et al., 2018), batched."""
+"""Projected gradient descent (Madry et al., 2018): the one PGD of faithmap, batched.
+
+:func:`pgd_l2` is the plain L2 attack (robust training of the zoo); :func:`pgd_rows` and
+:func:`pgd_sweep` are the batched L2 / L∞ attack over rows (samples × eps values) with
+per-channel box bounds that the boundary search uses. Both run :func:`pgd_rows`.
+
+One row is one (sample, eps) attack. Every step runs the still-active rows through the
+model once (forward+backward, chunked by ``batch_size``):
+
+- the logits of that forward pass tell whether the current iterate already has a label
+  ≠ y; a row stops at its first adversarial iterate (``stop_on_flip``), which is the point
+  closest to the decision boundary along its path;
+- rows of a sample whose eps is larger than an eps that already flipped that sample are
+  dropped (early stop: their result could never be picked);
+- the other rows take a step of size a = step_scale · eps / steps (Madry et al. 2018) along
+  g/‖g‖₂ (L2) or sign(g) (L∞), g = ∇ CE(f(x + δ), y), and are projected back onto the eps
+  ball and the box [lo, hi] (per channel).
+
+Clamping into a box that contains x never increases ‖δ‖_p, so the result lies in both sets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.batching import chunks
+from ..core.geometry import Box, as_box, check_norm, l2_norm, norm_of, project, unit_box
+from ..core.seeding import rand_rows, randn_rows
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+__all__ = ["Box", "as_box", "check_norm", "norm_of", "pgd_l2", "pgd_rows", "pgd_sweep",
+           "project", "project_l2", "random_start"]
 
 
-def _l2(v: torch.Tensor) -> torch.Tensor:
-    """Per-sample L2 norm, shaped to broadcast against ``v``."""
-    return v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (v.dim() - 1))
+def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, box: Box, seed: int,
+                 keys: list[tuple[int, ...]]) -> torch.Tensor:
+    """δ₀ uniform in the eps ball (one seeded draw per row key), projected into the box."""
+    shape = tuple(x.shape[1:])
+    e = eps.view(-1, *[1] * len(shape))
+    if norm == "l2":
+        direction = randn_rows(seed, [(*k, 0) for k in keys], shape, x.dtype, x.device)
+        u = rand_rows(seed, [(*k, 1) for k in keys], (1,), x.dtype, x.device)
+        radius = u.pow(1.0 / x[0].numel()).view(-1, *[1] * len(shape))
+        delta = direction / l2_norm(direction) * radius * e
+    else:
+        delta = (2 * rand_rows(seed, [(*k, 0) for k in keys], shape, x.dtype, x.device) - 1) * e
+    return project(delta, x, eps, norm, box)
+
+
+@dataclass
+class PGDRows:
+    """Per row: ``last`` iterate, ``hit`` (first adversarial iterate, x where none),
+    ``flipped``, ``flip_step`` (−1 where none); pass counts (rows through the model)."""
+
+    last: torch.Tensor
+    hit: torch.Tensor
+    flipped: torch.Tensor
+    flip_step: torch.Tensor
+    forward_backward: int
+    forward: int
+
+
+def pgd_rows(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, *, norm: str,
+    steps: int, step_size: torch.Tensor, box: Box, start: torch.Tensor,
+    stop_on_flip: bool = True, groups: torch.Tensor | None = None,
+    ranks: torch.Tensor | None = None, batch_size: int | None = None,
+    loss_fn: Loss | None = None, targeted: bool = False,
+) -> PGDRows:
+    """PGD on every row of ``x`` (R×C×H×W) with its own ``eps``/``step_size``: ascent on
+    ``loss_fn(logits, y)`` (summed cross-entropy by default; descent when ``targeted``).
+
+    ``groups``/``ranks`` (R ints): a row is dropped once a row of its group with a smaller
+    rank has flipped (early stop of the eps sweep). Returns detached tensors.
+    """
+    loss_fn = loss_fn or (lambda out, t: F.cross_entropy(out, t, reduction="sum"))
+    sign = -1.0 if targeted else 1.0
+    r = x.shape[0]
+    x, delta = x.detach(), start.detach().clone()
+    hit = x.clone()
+    flipped = torch.zeros(r, dtype=torch.bool, device=x.device)
+    flip_step = torch.full((r,), -1, dtype=torch.long, device=x.device)
+    active = torch.ones_like(flipped)
+    a = step_size.view(-1, *[1] * (x.dim() - 1))
+    fb = fwd = 0
+    for t in range(steps + 1):
+        idx = torch.nonzero(active).flatten()
+        if len(idx) == 0:
+            break
+        for part in chunks(len(idx), batch_size):
+            rows = idx[part.to(idx.device)]
+            leaf = delta[rows].requires_grad_(t < steps)
+            with torch.set_grad_enabled(t < steps):
+                logits = model(x[rows] + leaf)
+                if t < steps:
+                    loss = loss_fn(logits, y[rows])
+                    (g,) = torch.autograd.grad(loss, leaf)
+            new = (logits.detach().argmax(1) != y[rows]) & ~flipped[rows]
+            hit[rows[new]] = x[rows[new]] + delta[rows[new]]
+            flip_step[rows[new]] = t
+            flipped[rows[new]] = True
+            if t == steps:
+                fwd += len(rows)
+                continue
+            fb += len(rows)
+            move = ~flipped[rows] if stop_on_flip else torch.ones_like(new)
+            g = g.detach()
+            direction = sign * (g / l2_norm(g) if norm == "l2" else g.sign())
+            stepped = project(delta[rows] + a[rows] * direction, x[rows], eps[rows], norm, box)
+            delta[rows] = torch.where(move.view(-1, *[1] * (x.dim() - 1)), stepped, delta[rows])
+        if stop_on_flip:
+            active = ~flipped
+        if groups is not None and ranks is not None:
+            best = torch.full((int(groups.max()) + 1,), r + 1, dtype=torch.long, device=x.device)
+            best = best.scatter_reduce(0, groups[flipped], ranks[flipped], "amin")
+            active &= ranks < best[groups]
+    return PGDRows(x + delta, hit, flipped, flip_step, fb, fwd)
+
+
+@dataclass
+class Sweep:
+    """Per sample: the first adversarial point at the smallest flipping eps (x where none),
+    ``eps_index`` (−1 where none); pass counts."""
+
+    points: torch.Tensor
+    eps_index: torch.Tensor
+    forward_backward: int
+    forward: int
+
+
+def pgd_sweep(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, *, norm: str = "l2",
+    steps: int = 40, step_scale: float = 2.5, box: Box = None, seed: int = 0,
+    random_init: bool = True, early_stop: bool = True, batch_size: int | None = None,
+) -> Sweep:
+    """PGD for every sample × every eps (ascending) as one batched attack (module doc)."""
+    n, e = x.shape[0], len(eps)
+    eps_rows = eps.to(device=x.device, dtype=x.dtype).repeat_interleave(n)  # row = k·N + i
+    xr, yr = x.repeat(e, 1, 1, 1), y.repeat(e)
+    sample = torch.arange(n, device=x.device).repeat(e)
+    rank = torch.arange(e, device=x.device).repeat_interleave(n)
+    if random_init:
+        keys = [(int(i), int(k)) for k, i in zip(rank.tolist(), sample.tolist())]
+        start = random_start(xr, eps_rows, norm, box, seed, keys)
+    else:
+        start = torch.zeros_like(xr)
+    res = pgd_rows(model, xr, yr, eps_rows, norm=norm, steps=steps,
+                   step_size=step_scale * eps_rows / max(steps, 1), box=box, start=start,
+                   groups=sample if early_stop else None, ranks=rank, batch_size=batch_size)
+    flipped = res.flipped.view(e, n)
+    k = torch.where(flipped.any(0), flipped.int().argmax(0), -1)
+    points = res.hit.view(e, n, *x.shape[1:])[k.clamp_min(0), torch.arange(n, device=x.device)]
+    return Sweep(points, k, res.forward_backward, res.forward)
 
 
 def project_l2(delta: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -21,8 +163,8 @@ def project_l2(delta: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor
 
     The box clamp can only shrink the norm, so the result lies in both sets.
     """
-    delta = delta * (eps / _l2(delta)).clamp_max(1.0)
-    return (x + delta).clamp(0.0, 1.0) - x
+    radius = torch.full((x.shape[0],), float(eps), dtype=x.dtype, device=x.device)
+    return project(delta, x, radius, "l2", unit_box(x))
 
 
 def pgd_l2(
@@ -41,13 +183,13 @@ def pgd_l2(
 
     Maximises ``loss_fn(model(x_adv), y)`` (cross-entropy by default; minimised when
     ``targeted``) with normalised-gradient steps of ``step_size`` (default 2.5·eps/steps)
-    from a uniform random start in the ball. Gradients are taken with respect to the input
-    only: the model's parameters, ``.grad`` fields and mode are left as they are. Returns a
-    detached tensor.
+    from a uniform random start in the ball (drawn from ``generator``), through
+    :func:`pgd_rows` without stopping at a flip. Gradients are taken with respect to the
+    input only: the model's parameters, ``.grad`` fields and mode are left as they are.
+    Returns a detached tensor.
     """
     if eps < 0 or steps < 0:
         raise ValueError("eps and steps must be non-negative")
-    loss_fn = loss_fn or (lambda out, t: F.cross_entropy(out, t, reduction="sum"))
     step = step_size if step_size is not None else 2.5 * eps / max(steps, 1)
     x = x.detach()
     delta = torch.zeros_like(x)
@@ -55,12 +197,10 @@ def pgd_l2(
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         radius = torch.rand(len(x), generator=generator, dtype=x.dtype).to(x.device)
         radius = radius.pow(1.0 / x[0].numel()).view(-1, *[1] * (x.dim() - 1))
-        delta = project_l2(noise / _l2(noise) * radius * eps, x, eps)
-    sign = -1.0 if targeted else 1.0
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        with torch.enable_grad():
-            loss = loss_fn(model(x + delta), y)
-            (grad,) = torch.autograd.grad(loss, delta)
-        delta = project_l2(delta.detach() + sign * step * grad / _l2(grad), x, eps)
-    return (x + delta).detach()
+        delta = project_l2(noise / l2_norm(noise) * radius * eps, x, eps)
+    n = x.shape[0]
+    eps_rows = torch.full((n,), float(eps), dtype=x.dtype, device=x.device)
+    steps_rows = torch.full((n,), float(step), dtype=x.dtype, device=x.device)
+    return pgd_rows(model, x, y, eps_rows, norm="l2", steps=steps, step_size=steps_rows,
+                    box=unit_box(x), start=delta, stop_on_flip=False, loss_fn=loss_fn,
+                    targeted=targeted).last

@@ -8,25 +8,23 @@ See docs/methods/comet.md.
 >>> import faithmap as fm
 >>> model = fm.comet.ComprehensiveAttributionModel.load("cluttered_comet")
 >>> logits, mask = model(x), model.explain(x)
+
+Its registered explainer (``"comet"``) is :class:`faithmap.methods.comet.COMETExplainer`; the
+predictor/detector architecture and the checkpoint files live in the zoo
+(:mod:`faithmap.zoo.small_cnn`, :mod:`faithmap.zoo.checkpoints`).
 """
 
+from ..zoo.checkpoints import load_classifier, save_classifier, shipped
+from ..zoo.small_cnn import SmallCNN
 from .blackbox import accuracy, train_classifier
 from .data import splits, test_set
-from .explainer import COMETExplainer
-from .model import (
-    ComprehensiveAttributionModel,
-    load_classifier,
-    save_classifier,
-    shipped,
-)
+from .model import ComprehensiveAttributionModel
 from .objective import Objective, area_penalty, complement, hinge, mask_area, select, selector_loss
-from .predictor import SmallCNN
 from .selector import LRASPPSelector, UNetSelector, build_selector
 from .steps import VARIANTS, comet_losses, route_gradients, validate
 from .training import TrainResult, train
 
 __all__ = [
-    "COMETExplainer",
     "ComprehensiveAttributionModel",
     "LRASPPSelector",
     "Objective",

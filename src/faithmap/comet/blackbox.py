@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .predictor import SmallCNN
+from ..zoo.small_cnn import SmallCNN
 from .validation import check_data, classifier_config
 
 

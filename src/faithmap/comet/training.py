@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .model import ComprehensiveAttributionModel, read_checkpoint, write_checkpoint
+from ..zoo.checkpoints import read_checkpoint, write_checkpoint
+from .model import ComprehensiveAttributionModel
 from .objective import Objective
 from .steps import VARIANTS, route_gradients, validate
 from .validation import check_data, classifier_config

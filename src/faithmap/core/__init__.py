@@ -1,4 +1,5 @@
-"""Core: explainer base and registry, targets, model safety, batching, hooks, validation."""
+"""Core: explainer contract, registry, targets, model safety, batching, seeding, validation,
+modules that methods may special-case (Normalize, ResidualBlock)."""
 
 from .batching import DEFAULT_BATCH_SIZE, chunks, map_rows, sum_rows
 from .errors import (
@@ -9,7 +10,8 @@ from .errors import (
     UnsupportedLayerError,
 )
 from .explainer import Explainer
-from .registry import available_methods, explain, get_explainer, register
+from .modules import Normalize, ResidualBlock
+from .registry import METHODS, Registry, available_methods, explain, get_explainer, register
 from .safety import check_eval_mode, model_guard
 from .targets import Target
 from .validation import check_input
@@ -19,7 +21,11 @@ __all__ = [
     "Explainer",
     "FaithmapError",
     "InvalidInputError",
+    "METHODS",
     "ModelModeError",
+    "Normalize",
+    "Registry",
+    "ResidualBlock",
     "Target",
     "TargetError",
     "UnsupportedLayerError",

@@ -10,9 +10,22 @@ import torch
 from torch import nn
 
 from .batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
-from .safety import model_guard
+from .prelude import guarded_call
 from .targets import Target, TargetLike
-from .validation import check_input, check_same_device, model_dtype
+
+
+def plain_metadata(value: Any) -> Any:
+    """The one rule for metadata values: Python scalars, lists, dicts of those, or detached
+    CPU tensors (numpy arrays and scalars become lists and Python numbers)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: plain_metadata(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_metadata(v) for v in value]
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":
+        return value.tolist()
+    return value
 
 
 class Explainer:
@@ -23,7 +36,8 @@ class Explainer:
     explainer validates the input and the target, runs :meth:`attribute` inside
     :func:`~faithmap.core.safety.model_guard`, and returns a detached tensor on the
     input's device and dtype. Per-call facts (resolved targets, convergence deltas,
-    ...) are left in :attr:`metadata`.
+    ...) are left in :attr:`metadata` (values: Python scalars, lists or CPU tensors,
+    :func:`plain_metadata`); ``fm.explain(..., return_metadata=True)`` returns them.
     """
 
     name: ClassVar[str] = ""
@@ -37,19 +51,33 @@ class Explainer:
         self.metadata: dict[str, Any] = {}
 
     def __call__(self, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
-        check_input(x)
-        check_same_device(self.model, x)
-        resolved = Target(target, x.shape[0])
-        inputs = x.detach().to(model_dtype(self.model, x.dtype))
         self.metadata = {}
-        with model_guard(self.model):
+        with guarded_call(self.model, x, target) as (inputs, resolved):
             attr = self.attribute(inputs, resolved)
         self.metadata["target"] = resolved.index_list()
+        self.metadata = plain_metadata(self.metadata)
         return self._finish(attr, x)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         """Compute the attribution of ``x`` (validated, detached) for ``target``."""
         raise NotImplementedError
+
+    def attribute_differentiable(
+        self, x: torch.Tensor, target: Target, model: nn.Module
+    ) -> torch.Tensor:
+        """E(x) computed on ``model`` (e.g. a smooth surrogate of ``self.model``) with the
+        graph kept, so it can be differentiated in ``x`` (double backpropagation). Only the
+        explainers with a closed differentiable form implement it (:attr:`differentiable`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no differentiable form")
+
+    @property
+    def differentiable(self) -> bool:
+        """True when :meth:`attribute_differentiable` is implemented."""
+        return type(self).attribute_differentiable is not Explainer.attribute_differentiable
+
+    def rows_per_sample(self) -> int:
+        """Rows through the model per sample of one call (quadrature points, noise draws)."""
+        return 1
 
     def map_samples(
         self,

@@ -1,10 +1,18 @@
-"""Method registry: ``available_methods``, ``get_explainer`` and ``explain``."""
+"""The one :class:`Registry` (methods and metrics) and the method entry points:
+``available_methods``, ``get_explainer`` and ``explain``.
+
+Adapters register name prefixes (``"captum:"``, ``"zennit:"``) with
+:meth:`Registry.register_prefix`, so the contract knows no method. Tests and plugins
+register temporarily with :meth:`Registry.scoped`.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any, TypeVar
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -12,20 +20,94 @@ from torch import nn
 from .explainer import Explainer
 from .targets import TargetLike
 
-_REGISTRY: dict[str, type[Explainer]] = {}
+T = TypeVar("T")
 ExplainerLike = str | Explainer | Callable[..., torch.Tensor]
 ExplainFn = Callable[[torch.Tensor, TargetLike], torch.Tensor]
 E = TypeVar("E", bound=type[Explainer])
+
+
+class Registry(Generic[T]):
+    """Names → objects (explainer classes, metric functions), in registration order, plus
+    name prefixes handled by a factory (``"captum:Saliency"`` → ``factory("Saliency")``)."""
+
+    def __init__(self, kind: str, on_add: Callable[[str, T], None] | None = None) -> None:
+        self.kind = kind
+        self._on_add = on_add
+        self._items: dict[str, T] = {}
+        self._prefixes: dict[str, Callable[..., Any]] = {}
+
+    def add(self, name: str, obj: T) -> T:
+        """Register ``obj`` under ``name`` (an error if another object holds the name)."""
+        if not isinstance(name, str) or not name or name != name.strip().lower():
+            raise ValueError(f"{self.kind} names are non-empty lower-case strings, got {name!r}")
+        if name in self._items and self._items[name] is not obj:
+            raise ValueError(f"{self.kind} name {name!r} is already registered")
+        if self._on_add is not None:
+            self._on_add(name, obj)
+        self._items[name] = obj
+        return obj
+
+    def register_prefix(self, prefix: str, factory: Callable[..., Any]) -> None:
+        """Route names ``prefix + rest`` to ``factory(rest, ...)``."""
+        if not prefix.endswith(":"):
+            raise ValueError(f"a prefix ends with ':', got {prefix!r}")
+        self._prefixes[prefix] = factory
+
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        return list(self._items)
+
+    def prefixes(self) -> list[str]:
+        """Registered name prefixes (e.g. ``["captum:", "zennit:"]``)."""
+        return list(self._prefixes)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.strip().lower() in self._items
+
+    def prefix_factory(self, name: str) -> tuple[Callable[..., Any], str] | None:
+        """``(factory, rest)`` when ``name`` starts with a registered prefix."""
+        for prefix, factory in self._prefixes.items():
+            if name.startswith(prefix):
+                return factory, name[len(prefix):]
+        return None
+
+    def get(self, name: str) -> T:
+        """The object registered under ``name`` (case and surrounding space ignored)."""
+        key = name.strip().lower() if isinstance(name, str) else name
+        if key not in self._items:
+            extra = "".join(f", '{p}…'" for p in self._prefixes)
+            raise ValueError(f"unknown {self.kind} {name!r}; available: "
+                             f"{', '.join(self._items)}{extra}")
+        return self._items[key]
+
+    @contextmanager
+    def scoped(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` under ``name`` for the duration of a ``with`` block."""
+        previous = self._items.get(name)
+        self._items.pop(name, None)
+        self.add(name, obj)
+        try:
+            yield obj
+        finally:
+            self._items.pop(name, None)
+            if previous is not None:
+                self._items[name] = previous
+
+
+def _name_explainer(name: str, cls: type[Explainer]) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+        raise TypeError(f"only Explainer subclasses can be registered as methods, got {cls!r}")
+    cls.name = name
+
+
+METHODS: Registry[type[Explainer]] = Registry("method", _name_explainer)
 
 
 def register(name: str) -> Callable[[E], E]:
     """Class decorator: register an :class:`Explainer` subclass under ``name``."""
 
     def decorate(cls: E) -> E:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"method name {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
+        METHODS.add(name, cls)
         return cls
 
     return decorate
@@ -33,36 +115,41 @@ def register(name: str) -> Callable[[E], E]:
 
 def available_methods() -> list[str]:
     """Registered method names, in registration order."""
-    return list(_REGISTRY)
+    return METHODS.names()
+
+
+_MISSING: Any = object()
 
 
 def get_explainer(
-    method: str | type[Explainer], /, model: nn.Module, **options: Any
+    model: nn.Module = _MISSING, method: str | type[Explainer] = _MISSING, /, **options: Any
 ) -> Explainer:
-    """An explainer: a registry name, ``"captum:Class"``, ``"zennit:Composite"`` or a class.
+    """An explainer of ``model``: ``method`` is a registry name, ``"captum:Class"``,
+    ``"zennit:Composite"`` or an :class:`Explainer` class (same order as :func:`explain`).
 
-    ``method`` is positional-only, so an explainer option may itself be called ``method``
-    (e.g. Integrated Gradients' integration rule).
+    The old order ``get_explainer(method, model)`` still works for one release, with a
+    ``DeprecationWarning``.
     """
+    if method is _MISSING and "model" in options:
+        method = options.pop("model")
+    if isinstance(method, nn.Module) and not isinstance(model, nn.Module):
+        warnings.warn("get_explainer(method, model) is deprecated: use "
+                      "get_explainer(model, method), the order of fm.explain",
+                      DeprecationWarning, stacklevel=2)
+        model, method = method, model
+    if model is _MISSING or method is _MISSING:
+        raise TypeError("get_explainer(model, method, **options) needs a model and a method")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(method, type) and issubclass(method, Explainer):
         return method(model, **options)
     if not isinstance(method, str):
         raise TypeError(f"method must be a registry name or an Explainer class, got {method!r}")
-    if method.startswith("captum:"):
-        from ..methods.captum_adapter import from_captum
-
-        return from_captum(method.split(":", 1)[1], model, **options)
-    if method.startswith("zennit:"):
-        from ..methods.zennit_adapter import from_zennit
-
-        return from_zennit(method.split(":", 1)[1], model, **options)
-    key = method.strip().lower()
-    if key not in _REGISTRY:
-        raise ValueError(
-            f"unknown method {method!r}; available: {', '.join(available_methods())} "
-            "(or 'captum:ClassName' for any Captum attribution, 'zennit:CompositeName' for LRP)"
-        )
-    return _REGISTRY[key](model, **options)
+    routed = METHODS.prefix_factory(method)
+    if routed is not None:
+        factory, rest = routed
+        return factory(rest, model, **options)
+    return METHODS.get(method)(model, **options)
 
 
 def explain(
@@ -70,14 +157,19 @@ def explain(
     x: torch.Tensor,
     method: str | type[Explainer] = "saliency",
     target: TargetLike = None,
+    *,
+    return_metadata: bool = False,
     **options: Any,
-) -> torch.Tensor:
+) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
     """Explain ``model`` at ``x`` with ``method`` in one call (options go to the explainer).
 
-    Integrated Gradients' rule is passed here as ``integration=...`` (``method`` names
-    the attribution method).
+    ``return_metadata=True`` returns ``(attributions, metadata)``: the explainer's per-call
+    facts (resolved targets, convergence deltas, per-sample flags such as BSM/BIG's
+    ``fallback_samples``) as Python scalars, lists or CPU tensors.
     """
-    return get_explainer(method, model, **options)(x, target)
+    explainer = get_explainer(model, method, **options)
+    attr = explainer(x, target)
+    return (attr, explainer.metadata) if return_metadata else attr
 
 
 def as_explain_fn(explainer: ExplainerLike | None, model: nn.Module) -> ExplainFn:
@@ -91,7 +183,7 @@ def as_explain_fn(explainer: ExplainerLike | None, model: nn.Module) -> ExplainF
             "(model, x, targets) -> attributions) that produced the attributions"
         )
     if isinstance(explainer, str):
-        return get_explainer(explainer, model)
+        return get_explainer(model, explainer)
     if isinstance(explainer, Explainer):
         if explainer.model is model:
             return explainer

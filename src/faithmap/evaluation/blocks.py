@@ -20,29 +20,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.registry import get_explainer
+from ..core.registry import METHODS, get_explainer
 from ..core.seeding import sample_keys
+from ..metrics import get_metric
 
 
 def metric_function(name: str):
     """The registered metric ``name`` (``faithmap.metrics.get_metric``)."""
-    from .. import metrics
-
-    return metrics.get_metric(name)
+    return get_metric(name)
 
 
 def build_explainer(method: str, model: nn.Module, options: dict[str, Any], batch_size: int,
                     seed: int):
     """The explainer with ``batch_size`` and, when it takes one and none is given, the run
     ``seed`` (so the run seed reaches stochastic methods)."""
-    from ..core.registry import _REGISTRY
-
     options = {"batch_size": batch_size, **options}
-    cls = _REGISTRY.get(method.strip().lower()) if isinstance(method, str) else method
+    cls = (METHODS.get(method) if method in METHODS else None) if isinstance(method, str) \
+        else method
     if (cls is not None and "seed" not in options
             and "seed" in inspect.signature(cls).parameters):
         options["seed"] = seed
-    return get_explainer(method, model, **options)
+    return get_explainer(model, method, **options)
 
 
 def _error(exc: BaseException) -> str:

@@ -44,7 +44,7 @@ class _Worker:
     """A Ray actor: one model copy on this worker's device, blocks run one at a time."""
 
     def __init__(self, model: nn.Module, spec: dict[str, Any], device: str | None) -> None:
-        self.runner = BlockRunner(model.to(_worker_device(device)), spec)
+        self.runner = BlockRunner(model.to(worker_device(device)), spec)
 
     def run(self, *args: Any) -> BlockResult:
         return self.runner.run(*args)
@@ -53,13 +53,13 @@ class _Worker:
         return os.getpid()
 
 
-def _worker_device(device: str | None) -> torch.device:
+def worker_device(device: str | None) -> torch.device:
     """In a worker: OMP_NUM_THREADS threads (default 1) and the device to put the model on."""
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     return resolve_device(device or "auto")
 
 
-def _start_actors(ray: Any, worker: type, model: nn.Module, device: str | None,
+def start_actors(ray: Any, worker: type, model: nn.Module, device: str | None,
                   workers: int | None, *args: Any) -> tuple[list[Any], Any]:
     """``workers`` actors of ``worker(model_ref, *args, device)`` (default: one per GPU of the
     cluster, else per CPU), restarted and retried when they die; also returns the model's
@@ -107,61 +107,6 @@ def connect(address: str | None, workers: int | None) -> bool:
     return True
 
 
-class _ExplainWorker:
-    """A Ray actor for ``faithmap explain``: one model copy and one explainer."""
-
-    def __init__(self, model: nn.Module, method: str, options: dict[str, Any],
-                 device: str | None) -> None:
-        from ..core.registry import get_explainer
-
-        self.device = _worker_device(device)
-        self.model = model.to(self.device)
-        self.explainer = get_explainer(method, self.model, **options)
-
-    def run(self, x: torch.Tensor, target: int | None) -> tuple:
-        """(attributions, class probabilities, resolved targets) of one batch, on the CPU."""
-        x = x.to(self.device)
-        attr = self.explainer(x, target)
-        with torch.no_grad():
-            probs = self.model(x).softmax(dim=1)
-        return attr.cpu(), probs.cpu(), self.explainer.metadata.get("target")
-
-
-def explain_on_ray(model: nn.Module, method: str, options: dict[str, Any],
-                   batches: Iterable[tuple[Any, torch.Tensor]], target: int | None,
-                   device: str | None, address: str | None = None,
-                   workers: int | None = None) -> Iterator[tuple[Any, tuple | Exception]]:
-    """``(key, x)`` batches → ``(key, (attr, probs, targets))`` in order, or ``(key, error)``;
-    computed on Ray actors (dead workers restarted, the batch retried)."""
-    ray = require_ray()
-    started = connect(address, workers)
-    try:
-        actors, _model_ref = _start_actors(ray, _ExplainWorker, model, device, workers,
-                                           method, options)
-        pending: deque = deque()
-        for i, (key, x) in enumerate(batches):
-            pending.append((key, actors[i % len(actors)].run.remote(x, target)))
-            if len(pending) >= IN_FLIGHT * len(actors):
-                yield _explain_result(ray, *pending.popleft())
-        while pending:
-            yield _explain_result(ray, *pending.popleft())
-        for a in actors:
-            ray.kill(a)
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _explain_result(ray: Any, key: Any, ref: Any) -> tuple[Any, tuple | Exception]:
-    try:
-        return key, ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:  # the explainer raised: its own exception
-        cause = exc.as_instanceof_cause()
-        return key, cause if isinstance(cause, Exception) else exc
-    except ray.exceptions.RayError as exc:
-        return key, exc
-
-
 class RayExecutor:
     """Runs blocks on ``workers`` actors and yields each :class:`BlockResult` as it finishes."""
 
@@ -170,7 +115,7 @@ class RayExecutor:
         ray = require_ray()
         self.ray = ray
         self.started = connect(address, workers)
-        self.actors, self.model_ref = _start_actors(ray, _Worker, model, device, workers, spec)
+        self.actors, self.model_ref = start_actors(ray, _Worker, model, device, workers, spec)
 
     def run(self, jobs: Iterable[tuple]) -> Iterator[BlockResult]:
         """Blocks (dataset, kind, method, samples, images, targets, masks) → results."""

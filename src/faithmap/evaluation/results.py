@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_bytes
+from ..core.files import atomic_write_bytes
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 

@@ -84,7 +84,7 @@ def evaluate(
     a local instance with ``ray_workers`` workers; docs/scaling.md). Per-sample scores do not
     depend on ``block``, the backend or resuming: draws are keyed by the global sample index.
     """
-    from ..model_spec import input_channels, load_model
+    from ..zoo.model_spec import input_channels, load_model
 
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -182,7 +182,7 @@ def evaluate(
     result.maps = {name: {m: a[:heatmap_samples].cpu() for m, (a, _) in maps.items()}
                    for name, maps in kept.items()}
     if out is not None:
-        from ..viz.report import write_report
+        from .report_html import write_report
 
         write_report(result, Path(out))
     return result

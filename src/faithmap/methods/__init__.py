@@ -13,6 +13,7 @@ from .srd import SRD, apop_predict
 from .boundary import BoundaryIntegratedGradients, BoundarySaliency, BoundarySmoothGrad
 from .neflag import NeFLAG
 from .dance import DANCE, dance_display
+from .comet import COMETExplainer
 from .captum_adapter import CaptumExplainer, from_captum
 from .zennit_adapter import ZennitExplainer, from_zennit
 
@@ -20,6 +21,7 @@ __all__ = [
     "BoundaryIntegratedGradients",
     "BoundarySaliency",
     "BoundarySmoothGrad",
+    "COMETExplainer",
     "CaptumExplainer",
     "DANCE",
     "GradCAM",

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..core.explainer import Explainer
 from ..core.layers import find_module
+from ..core.registry import METHODS
 from ..core.targets import Target
 
 
@@ -114,3 +115,6 @@ class CaptumExplainer(Explainer):
 def from_captum(captum_class: str | type, /, model: nn.Module, **options: Any) -> CaptumExplainer:
     """Wrap a Captum attribution class (or its name in ``captum.attr``) as an explainer."""
     return CaptumExplainer(captum_class, model, **options)
+
+
+METHODS.register_prefix("captum:", from_captum)

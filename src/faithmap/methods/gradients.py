@@ -29,10 +29,14 @@ from ..core.validation import check_positive_int
 Baseline = float | int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
 
-def _batched_gradient(explainer: Explainer, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """∇f_y(x) for every sample, chunked by the explainer's ``batch_size``."""
+def _batched_gradient(explainer: Explainer, x: torch.Tensor, target: Target,
+                      model: nn.Module | None = None, create_graph: bool = False) -> torch.Tensor:
+    """∇f_y(x) for every sample, chunked by the explainer's ``batch_size`` (on ``model``,
+    default the explainer's; ``create_graph`` keeps it differentiable in x)."""
+    net = explainer.model if model is None else model
     return explainer.map_samples(
-        x, target, lambda xs, t, rows: input_gradient(explainer.model, xs, t, rows)[0])
+        x, target,
+        lambda xs, t, rows: input_gradient(net, xs, t, rows, create_graph=create_graph)[0])
 
 
 @register("saliency")
@@ -46,7 +50,11 @@ class Saliency(Explainer):
         self.abs = abs
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        grad = _batched_gradient(self, x, target)
+        return self.attribute_differentiable(x, target, self.model, create_graph=False)
+
+    def attribute_differentiable(self, x: torch.Tensor, target: Target, model: nn.Module,
+                                 create_graph: bool = True) -> torch.Tensor:
+        grad = _batched_gradient(self, x, target, model, create_graph)
         return grad.abs() if self.abs else grad
 
 
@@ -55,7 +63,11 @@ class InputXGradient(Explainer):
     """x ⊙ ∂f_y/∂x (Shrikumar et al. 2016)."""
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        return x * _batched_gradient(self, x, target)
+        return self.attribute_differentiable(x, target, self.model, create_graph=False)
+
+    def attribute_differentiable(self, x: torch.Tensor, target: Target, model: nn.Module,
+                                 create_graph: bool = True) -> torch.Tensor:
+        return x * _batched_gradient(self, x, target, model, create_graph)
 
 
 def resolve_baseline(baselines: Baseline, x: torch.Tensor) -> torch.Tensor:
@@ -105,6 +117,15 @@ class IntegratedGradients(Explainer):
         self.n_steps = n_steps
         self.convergence_delta = convergence_delta
 
+    def rows_per_sample(self) -> int:
+        return len(self.alphas)
+
+    def attribute_differentiable(self, x: torch.Tensor, target: Target,
+                                 model: nn.Module) -> torch.Tensor:
+        baseline = resolve_baseline(self.baselines, x.detach())
+        return integrated_gradients(model, x, baseline, target, self.alphas, self.weights,
+                                    self.batch_size, create_graph=True)
+
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         baseline = resolve_baseline(self.baselines, x)
         target.resolve_with(self.model, x)
@@ -126,8 +147,10 @@ def integrated_gradients(
     alphas: torch.Tensor,
     weights: torch.Tensor,
     batch_size: int | None,
+    create_graph: bool = False,
 ) -> torch.Tensor:
-    """(x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), rows = steps × samples, chunked."""
+    """(x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), rows = steps × samples, chunked
+    (``create_graph``: differentiable in x)."""
     n = x.shape[0]
     delta = x - baseline
     alphas = alphas.to(device=x.device, dtype=x.dtype)
@@ -137,7 +160,8 @@ def integrated_gradients(
         step, sample = rows // n, rows % n
         a = alphas[step.to(x.device)].view(-1, 1, 1, 1)
         s = sample.to(x.device)
-        grad, _ = input_gradient(model, baseline[s] + a * delta[s], target, sample)
+        grad, _ = input_gradient(model, baseline[s] + a * delta[s], target, sample,
+                                 create_graph=create_graph)
         return grad * weights[step.to(x.device)].view(-1, 1, 1, 1)
 
     total = sum_rows(len(alphas) * n, n, batch_size, lambda rows: rows % n, compute)
@@ -185,16 +209,22 @@ class _NoisyGradients(Explainer):
         rows = torch.arange(x.shape[0] * self.n_samples)
         return self.noise(x, rows, seed).view(x.shape[0], self.n_samples, *x.shape[1:])
 
-    def gradient_moments(self, x: torch.Tensor, target: Target, powers: tuple[int, ...]):
-        """Σ_s g_s^p for each p in ``powers`` (g_s: gradient at the s-th noisy copy)."""
-        target.resolve_with(self.model, x)
+    def rows_per_sample(self) -> int:
+        return self.n_samples
+
+    def gradient_moments(self, x: torch.Tensor, target: Target, powers: tuple[int, ...],
+                         model: nn.Module | None = None, create_graph: bool = False):
+        """Σ_s g_s^p for each p in ``powers`` (g_s: gradient at the s-th noisy copy), on
+        ``model`` (default the explainer's; ``create_graph``: differentiable in x)."""
+        net = self.model if model is None else model
+        target.resolve_with(net, x.detach())
         seed = base_seed(self.seed)
         s_count = self.n_samples
 
         def compute(rows: torch.Tensor) -> torch.Tensor:
             sample = rows // s_count
-            noisy = x[sample.to(x.device)] + self.noise(x, rows, seed)
-            grad, _ = input_gradient(self.model, noisy, target, sample)
+            noisy = x[sample.to(x.device)] + self.noise(x.detach(), rows, seed)
+            grad, _ = input_gradient(net, noisy, target, sample, create_graph=create_graph)
             return torch.stack([grad**p for p in powers], dim=1)
 
         total = sum_rows(x.shape[0] * s_count, x.shape[0], self.batch_size,
@@ -214,7 +244,12 @@ class SmoothGrad(_NoisyGradients):
         self.squared = squared
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        (total,) = self.gradient_moments(x, target, (2,) if self.squared else (1,))
+        return self.attribute_differentiable(x, target, self.model, create_graph=False)
+
+    def attribute_differentiable(self, x: torch.Tensor, target: Target, model: nn.Module,
+                                 create_graph: bool = True) -> torch.Tensor:
+        powers = (2,) if self.squared else (1,)
+        (total,) = self.gradient_moments(x, target, powers, model, create_graph)
         return total / self.n_samples
 
 

@@ -8,16 +8,16 @@ absorb; the ratio is reported per sample in ``metadata["relevance_ratio"]``.
 The composite is applied to a private deep copy of the model, with in-place activations
 switched off (Zennit's hooks cannot follow an in-place ReLU) and Zennit's canonizers
 (``canonizers="auto"``: batch norm merged into the preceding conv/linear; torchvision
-ResNets get Zennit's ResNet canonizer, which routes residual sums through a rule, and the
-zoo's residual blocks the same). The zoo's ``Normalize`` passes relevance through unchanged
-(without that, autograd would scale it by 1/std). The user's
-model is never hooked or modified. Batch norms a canonizer could not merge are named in
+ResNets get Zennit's ResNet canonizer, which routes residual sums through a rule, and
+blocks declared as :class:`~faithmap.core.modules.ResidualBlock` the same). ``Normalize``
+passes relevance through unchanged (without that, autograd would scale it by 1/std). The
+user's model is never hooked or modified. Batch norms a canonizer could not merge are named in
 ``metadata["unmerged_batchnorm"]``: they and residual adds without a ``Sum`` rule pass
 relevance as a plain gradient would, so conservation then does not hold.
 
 ``EpsilonGammaBox`` needs the lowest and highest input values seen by the first layer; by
 default they are the input box ``input_bounds=(0, 1)`` pushed through a leading
-:class:`~faithmap.zoo.architectures.Normalize` (the zoo's and ``fm.zoo.torchvision``'s models).
+:class:`~faithmap.core.modules.Normalize` (the zoo's and ``fm.zoo.torchvision``'s models).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from ..core.explainer import Explainer
+from ..core.modules import Normalize, ResidualBlock
+from ..core.registry import METHODS
 from ..core.targets import Target
 
 
@@ -76,8 +78,6 @@ def _pass_normalize(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _box(model: nn.Module, bounds: tuple[float, float], channels: int) -> tuple[torch.Tensor, ...]:
     """The input box as the first layer sees it (through the model's first Normalize)."""
-    from ..zoo.architectures import Normalize
-
     low = torch.full((1, channels, 1, 1), float(bounds[0]))
     high = torch.full((1, channels, 1, 1), float(bounds[1]))
     normalize = next((m for m in model.modules() if isinstance(m, Normalize)), None)
@@ -88,27 +88,21 @@ def _box(model: nn.Module, bounds: tuple[float, float], channels: int) -> tuple[
     return low, high
 
 
-def _zoo_block_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The zoo's residual blocks with the skip sum routed through a Zennit ``Sum`` module."""
-    identity = x if self.downsample is None else self.downsample(x)
-    out = self.relu(self.bn1(self.conv1(x)))
-    last = self.bn2(self.conv2(out))
-    if hasattr(self, "conv3"):
-        last = self.bn3(self.conv3(self.relu(last)))
-    return self.relu(self.canonizer_sum(torch.stack([identity, last], dim=-1)))
+def _residual_block_forward(self: ResidualBlock, x: torch.Tensor) -> torch.Tensor:
+    """A declared residual block with its skip sum routed through a Zennit ``Sum`` module."""
+    shortcut, residual = self.branches(x)
+    return self.merge(self.canonizer_sum(torch.stack([shortcut, residual], dim=-1)))
 
 
-def _zoo_block_attributes(name: str, module: nn.Module) -> dict[str, Any] | None:
-    from ..zoo.architectures import BasicBlock, Bottleneck
-
-    if isinstance(module, (BasicBlock, Bottleneck)):
-        return {"forward": _zoo_block_forward.__get__(module),
+def _residual_block_attributes(name: str, module: nn.Module) -> dict[str, Any] | None:
+    if isinstance(module, ResidualBlock):
+        return {"forward": _residual_block_forward.__get__(module),
                 "canonizer_sum": _zennit().layer.Sum()}
     return None
 
 
 def _canonizers(model: nn.Module) -> list[Any]:
-    """Zennit's ResNet canonizer for torchvision ResNets, the same for the zoo's blocks,
+    """Zennit's ResNet canonizer for torchvision ResNets, the same for declared ResidualBlocks,
     and batch-norm merging everywhere."""
     zennit = _zennit()
     from torchvision.models.resnet import BasicBlock, Bottleneck
@@ -116,7 +110,7 @@ def _canonizers(model: nn.Module) -> list[Any]:
     if any(isinstance(m, (BasicBlock, Bottleneck)) for m in model.modules()):
         return [zennit.torchvision.ResNetCanonizer()]
     return [zennit.canonizers.SequentialMergeBatchNorm(),
-            zennit.canonizers.AttributeCanonizer(_zoo_block_attributes)]
+            zennit.canonizers.AttributeCanonizer(_residual_block_attributes)]
 
 
 def _unmerged_batchnorm(model: nn.Module) -> list[str]:
@@ -179,8 +173,6 @@ class ZennitExplainer(Explainer):
         return self.composite_class(**options)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        from ..zoo.architectures import Normalize
-
         model = copy.deepcopy(self.model)  # hooks and canonizers never touch the user's model
         for module in model.modules():
             if hasattr(module, "inplace"):
@@ -215,3 +207,6 @@ def from_zennit(
     """An LRP explainer from a Zennit composite (instance, class, or name such as
     ``"EpsilonPlusFlat"``, ``"EpsilonGammaBox"``, ``"epsilon_plus_flat"``)."""
     return ZennitExplainer(composite, model, **options)
+
+
+METHODS.register_prefix("zennit:", from_zennit)

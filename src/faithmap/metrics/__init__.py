@@ -5,7 +5,15 @@ Model-based: ``NAME(model, inputs, attributions, targets, **options)``; mask-bas
 category modules registers the metrics (``available_metrics()``, ``get_metric(name)``).
 """
 
-from .base import CATEGORIES, as_maps, available_metrics, check_attributions, get_metric, metric
+from .base import (
+    CATEGORIES,
+    METRICS,
+    as_maps,
+    available_metrics,
+    check_attributions,
+    get_metric,
+    metric,
+)
 from .complexity import *  # noqa: F403
 from .complexity import __all__ as _complexity
 from .faithfulness import *  # noqa: F403
@@ -17,6 +25,6 @@ from .randomisation import __all__ as _randomisation
 from .robustness import *  # noqa: F403
 from .robustness import __all__ as _robustness
 
-__all__ = ["CATEGORIES", "as_maps", "available_metrics", "check_attributions", "get_metric",
-           "metric", *_faithfulness, *_localisation, *_robustness, *_complexity,
+__all__ = ["CATEGORIES", "METRICS", "as_maps", "available_metrics", "check_attributions",
+           "get_metric", "metric", *_faithfulness, *_localisation, *_robustness, *_complexity,
            *_randomisation]

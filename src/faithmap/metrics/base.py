@@ -18,11 +18,12 @@ from typing import Literal, TypeVar
 import torch
 
 from ..core.errors import InvalidInputError
+from ..core.registry import Registry
 
 CATEGORIES = ("faithfulness", "localisation", "robustness", "complexity", "randomisation")
 Kind = Literal["model", "mask", "attribution"]
 F = TypeVar("F", bound=Callable[..., torch.Tensor])
-_REGISTRY: dict[str, Callable[..., torch.Tensor]] = {}
+METRICS: Registry[Callable[..., torch.Tensor]] = Registry("metric")
 
 
 def metric(name: str, *, higher_is_better: bool, category: str, kind: Kind) -> Callable[[F], F]:
@@ -35,7 +36,7 @@ def metric(name: str, *, higher_is_better: bool, category: str, kind: Kind) -> C
         fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
         fn.category = category  # type: ignore[attr-defined]
         fn.kind = kind  # type: ignore[attr-defined]
-        _REGISTRY[name] = fn
+        METRICS.add(name, fn)
         return fn
 
     return decorate
@@ -43,14 +44,12 @@ def metric(name: str, *, higher_is_better: bool, category: str, kind: Kind) -> C
 
 def available_metrics() -> list[str]:
     """Registered metric names, in registration order."""
-    return list(_REGISTRY)
+    return METRICS.names()
 
 
 def get_metric(name: str) -> Callable[..., torch.Tensor]:
     """The metric function registered under ``name``."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown metric {name!r}; available: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    return METRICS.get(name)
 
 
 def as_maps(attributions: torch.Tensor, reduce: str = "sum") -> torch.Tensor:

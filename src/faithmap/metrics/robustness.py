@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attacks.manipulation import manipulate, topk_intersection
 from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.errors import InvalidInputError
 from ..core.registry import ExplainerLike, as_explain_fn
@@ -25,6 +24,7 @@ from ..core.seeding import SeedLike, base_seed, derived_rows, rand_rows
 from ..core.targets import Target, TargetLike, row_targets
 from ..core.validation import check_input, check_positive_int, check_same_device
 from .base import check_attributions, metric
+from .manipulation import manipulate, topk_intersection
 
 __all__ = ["manipulation_attack", "max_sensitivity"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_write_bytes
+from ..core.files import atomic_write_bytes
 from .heatmap import heatmap
 
 

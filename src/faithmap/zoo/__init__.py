@@ -4,7 +4,7 @@ Every zoo model takes images in [0, 1] and carries its input normalisation as it
 module. ``train(name)`` reproduces a shipped checkpoint deterministically on the CPU.
 """
 
-from .architectures import Normalize
+from ..core.modules import Normalize
 from .registry import SPECS, ModelSpec, info, load, names, torchvision
 from .training import accuracy, robust_accuracy, train
 

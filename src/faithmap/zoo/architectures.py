@@ -1,4 +1,9 @@
-"""Small zoo architectures. Each takes images in [0, 1]; its first module normalises them."""
+"""Small zoo architectures. Each takes images in [0, 1]; its first module normalises them.
+
+Each declares what methods may need through :mod:`faithmap.core.modules`: its
+``feature_layer`` (the last convolutional stage) and its residual blocks as
+:class:`~faithmap.core.modules.ResidualBlock`.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-class Normalize(nn.Module):
-    """``(x − mean) / std`` per channel, with the statistics stored as buffers."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
+from ..core.modules import Normalize, ResidualBlock
 
 MNIST_STATS = ((0.1307,), (0.3081,))
 
@@ -42,6 +36,7 @@ class VGG(nn.Module):
                        nn.MaxPool2d(2)]
             cin = width
         self.features = nn.Sequential(*layers)
+        self.feature_layer = f"features.{len(layers) - 1}"  # the last max-pool
         side = in_size // 2 ** len(widths)
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(cin * side * side, hidden), nn.ReLU(inplace=True),
@@ -52,7 +47,7 @@ class VGG(nn.Module):
         return self.classifier(self.features(self.normalize(x)))
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(ResidualBlock):
     """Two 3×3 conv–BN with a residual add; one ReLU module is used twice (as torchvision)."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
@@ -63,13 +58,16 @@ class BasicBlock(nn.Module):
         self.downsample = (nn.Sequential(*_conv_bn(cin, cout, 1, stride))
                            if stride != 1 or cin != cout else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        return identity, self.bn2(self.conv2(out))
+
+    def merge(self, total: torch.Tensor) -> torch.Tensor:
+        return self.relu(total)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1×1 reduce, 3×3 (strided), 1×1 expand, each with BN; one ReLU module used thrice."""
 
     def __init__(self, cin: int, mid: int, cout: int, stride: int = 1) -> None:
@@ -81,11 +79,14 @@ class Bottleneck(nn.Module):
         self.downsample = (nn.Sequential(*_conv_bn(cin, cout, 1, stride))
                            if stride != 1 or cin != cout else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
+        return identity, self.bn3(self.conv3(out))
+
+    def merge(self, total: torch.Tensor) -> torch.Tensor:
+        return self.relu(total)
 
 
 class ResNet(nn.Module):
@@ -100,6 +101,7 @@ class ResNet(nn.Module):
         self.stem = nn.Sequential(*_conv_bn(in_channels, width, 3, stem_stride),
                                   nn.ReLU(inplace=True))
         self.layers = nn.Sequential(*blocks)
+        self.feature_layer = "layers"  # the last residual stage
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(out_features, num_classes)
 
@@ -135,6 +137,7 @@ class AllConv(nn.Module):
             layers += [nn.Conv2d(cin, width, 3, stride, 1), nn.ReLU(inplace=True)]
             cin = width
         self.features = nn.Sequential(*layers)
+        self.feature_layer = f"features.{len(layers) - 1}"  # the last ReLU before the head
         self.classifier = nn.Conv2d(cin, num_classes, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
 

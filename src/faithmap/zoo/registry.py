@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.modules import Normalize
 from . import architectures as A
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -135,4 +136,4 @@ def torchvision(
         model.load_state_dict(state, strict=True)
     if normalize is None:
         return model.eval()
-    return nn.Sequential(OrderedDict(normalize=A.Normalize(*normalize), model=model)).eval()
+    return nn.Sequential(OrderedDict(normalize=Normalize(*normalize), model=model)).eval()

@@ -23,7 +23,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def _card(path: Path, card: dict) -> None:
-    from ..io import atomic_write_bytes
+    from ..core.files import atomic_write_bytes
 
     data = path.read_bytes()
     card.update({"weights_file": path.name, "weights_dtype": "float16",
@@ -70,10 +70,10 @@ def train_comet(data, out_dir, variant, detector, name, epochs, resume, tau, a, 
     """Train COMET (or a variant / the black box) on DATA and write checkpoints to OUT."""
     import torch
 
-    from . import model as M
-    from .blackbox import accuracy, train_classifier
-    from .data import splits
-    from .training import train
+    from ..comet.blackbox import accuracy, train_classifier
+    from ..comet.data import splits
+    from ..comet.training import train
+    from ..zoo import checkpoints as M
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

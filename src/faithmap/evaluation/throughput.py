@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .core.registry import get_explainer
-from .core.validation import check_positive_int
+from ..core.registry import get_explainer
+from ..core.validation import check_positive_int
 
 
 def timed_call(fn: Callable[[], object], device: str | torch.device = "cpu") -> tuple[float, Any]:
@@ -75,7 +75,7 @@ def measure(model: nn.Module, x: torch.Tensor, methods: list[str],
         if method in ("bsm", "big", "boundary_smoothgrad"):
             opts.setdefault("cache", False)  # time the search, not a cache hit
         try:
-            explainer = get_explainer(method, model, **opts)
+            explainer = get_explainer(model, method, **opts)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 explainer(x)  # warm-up (and builds caches a real run would build once)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..core.adam import adam_direction
-from ..core.batching import chunks
-from ..core.seeding import rand_rows
+from ...core.adam import adam_direction
+from ...core.batching import chunks
+from ...core.seeding import rand_rows
 
 
 class _Stop(Exception):

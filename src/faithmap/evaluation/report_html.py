@@ -7,9 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from ..evaluation.results import EvaluationResult
-from ..io import atomic_write_bytes
-from .figures import curves_figure, heatmap_grid
+from ..core.files import atomic_write_bytes
+from ..viz.figures import curves_figure, heatmap_grid
+from .results import EvaluationResult
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}

@@ -14,14 +14,14 @@ import math
 import torch
 from torch import nn
 
-from ..core.batching import DEFAULT_BATCH_SIZE, chunks
-from ..core.explainer import Explainer
-from ..core.registry import register
-from ..core.safety import model_guard
-from ..core.targets import Target, TargetLike
-from ..core.validation import check_input, check_same_device, model_dtype
-from .srd_graph import Replay, replay, trace
-from .srd_rules import Recorder, signal
+from ...core.batching import DEFAULT_BATCH_SIZE, chunks
+from ...core.explainer import Explainer
+from ...core.registry import register
+from ...core.safety import model_guard
+from ...core.targets import Target, TargetLike
+from ...core.validation import check_input, check_same_device, model_dtype
+from .graph import Replay, replay, trace
+from .rules import Recorder, signal
 
 _STARTS = ("auto", "head", "cam")
 

@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.output is None:
         print(text)
     else:
-        from ..io import atomic_write_bytes
+        from ..core.files import atomic_write_bytes
 
         atomic_write_bytes(args.output, text.encode())
 

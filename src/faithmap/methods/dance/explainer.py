@@ -22,16 +22,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.batching import chunks
-from ..core.errors import InvalidInputError
-from ..core.explainer import Explainer
-from ..core.layers import capture_output, find_module
-from ..core.registry import get_explainer, register
-from ..core.safety import model_guard
-from ..core.seeding import SeedLike, base_seed, derived_rows
-from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_input, check_input_range, check_positive_int
-from .dance_decoys import (
+from ...core.batching import chunks
+from ...core.errors import InvalidInputError
+from ...core.explainer import Explainer
+from ...core.layers import capture_output, find_module
+from ...core.modules import feature_layer
+from ...core.registry import get_explainer, register
+from ...core.safety import model_guard
+from ...core.seeding import SeedLike, base_seed, derived_rows
+from ...core.targets import Target, TargetLike, row_targets
+from ...core.validation import check_input, check_input_range, check_positive_int
+from .decoys import (
     DecoySettings,
     constant_decoys,
     embed,
@@ -42,24 +43,20 @@ from .dance_decoys import (
 )
 
 AGGREGATIONS = ("range", "per_mask", "mean")
-#: Default constrained layer per zoo architecture (class name in faithmap.zoo.architectures):
-#: the output of the last convolutional stage, just before the head.
-ZOO_LAYERS = {"VGG": "features.9", "ResNet": "layers", "AllConv": "features.11"}
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh)
 
 
 def default_layer(model: nn.Module) -> str:
-    """ℓ when ``layer=None``: for zoo architectures :data:`ZOO_LAYERS` (mnist_vgg and
-    mnist_vgg_robust → ``features.9``, the last max-pool; mnist_resnet and mnist_bottleneck →
-    ``layers``, the last residual stage; mnist_allconv → ``features.11``, the last ReLU before
-    the 1×1 class conv); otherwise the last top-level child of the model that contains a
-    Conv2d (e.g. torchvision resnet18 → ``layer4``, vgg16 → ``features``), or the activation
-    right after it when that child is a bare Conv2d."""
-    from ..zoo import architectures as zoo_arch
-
-    for cls_name, layer in ZOO_LAYERS.items():
-        if type(model) is getattr(zoo_arch, cls_name):
-            return layer
+    """ℓ when ``layer=None``: the ``feature_layer`` the model declares
+    (:mod:`faithmap.core.modules`; the zoo's mnist_vgg and mnist_vgg_robust → ``features.9``,
+    the last max-pool; mnist_resnet and mnist_bottleneck → ``layers``, the last residual
+    stage; mnist_allconv → ``features.11``, the last ReLU before the 1×1 class conv);
+    otherwise the last top-level child of the model that contains a Conv2d (e.g. torchvision
+    resnet18 → ``layer4``, vgg16 → ``features``), or the activation right after it when that
+    child is a bare Conv2d."""
+    declared = feature_layer(model)
+    if declared is not None:
+        return declared
     children = list(model.named_children())
     with_conv = [i for i, (_, m) in enumerate(children)
                  if any(isinstance(u, nn.Conv2d) for u in m.modules())]
@@ -88,9 +85,9 @@ def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explai
     if isinstance(base, str) and base.strip().lower() == "dance":
         raise ValueError("DANCE cannot be its own base method")
     if isinstance(base, str) or (isinstance(base, type) and issubclass(base, Explainer)):
-        return get_explainer(base, model, **options)
+        return get_explainer(model, base, **options)
     if isinstance(base, type) and base.__module__.startswith("captum"):
-        from .captum_adapter import from_captum
+        from ..captum_adapter import from_captum
 
         return from_captum(base, model, **options)
     raise TypeError(

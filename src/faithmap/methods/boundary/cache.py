@@ -16,8 +16,8 @@ from collections.abc import Hashable
 import torch
 from torch import nn
 
-from ..attacks.boundary import Boundary
-from ..core.validation import check_positive_int
+from ...attacks.boundary import Boundary
+from ...core.validation import check_positive_int
 
 
 def _freeze(v: object) -> Hashable:

@@ -1,8 +1,10 @@
 """Explanation-manipulation attacks (Ghorbani, Abid & Zou, AAAI 2019).
 
 Small input perturbations that keep the predicted label and push an explanation away:
-gradient attacks through a Softplus copy of the model (double backward) for gradient
-explainers, seeded random search otherwise. Used by ``faithmap.metrics.manipulation_attack``.
+gradient attacks through a Softplus copy of the model (double backward) for explainers with a
+differentiable form (:meth:`~faithmap.core.explainer.Explainer.attribute_differentiable`:
+Saliency, Input×Gradient, Integrated Gradients, SmoothGrad), seeded random search otherwise.
+Used by ``faithmap.metrics.manipulation_attack``.
 """
 
 from __future__ import annotations
@@ -16,16 +18,9 @@ from torch import nn
 from ..core.errors import InvalidInputError, TargetError
 from ..core.explainer import Explainer
 from ..core.registry import ExplainerLike, ExplainFn, get_explainer
-from ..core.seeding import base_seed, derived_rows, randn_rows
+from ..core.seeding import derived_rows, randn_rows
 from ..core.targets import Target, TargetLike, row_targets
 from ..core.validation import check_input_range, check_positive_int
-from ..methods.gradients import (
-    InputXGradient,
-    IntegratedGradients,
-    Saliency,
-    SmoothGrad,
-    resolve_baseline,
-)
 
 
 def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
@@ -42,9 +37,6 @@ def _abs_map(a: torch.Tensor) -> torch.Tensor:
 
 # --- manipulation attack -----------------------------------------------------------------
 
-_DIFFERENTIABLE = (Saliency, InputXGradient, IntegratedGradients, SmoothGrad)
-
-
 def softplus_copy(model: nn.Module, beta: float) -> nn.Module:
     """A deep copy of ``model`` with every ``nn.ReLU`` module replaced by Softplus(β).
 
@@ -60,43 +52,11 @@ def softplus_copy(model: nn.Module, beta: float) -> nn.Module:
     return soft
 
 
-def _graph_gradient(model: nn.Module, x: torch.Tensor, target: TargetLike) -> torch.Tensor:
-    """∂f_y/∂x with ``create_graph=True`` (one row per sample of ``x``)."""
-    out = model(x)
-    scores = Target(target, x.shape[0]).scores(out)
-    (g,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    return g
-
-
 def differentiable_explanation(
     e: Explainer, soft: nn.Module, x: torch.Tensor, target: TargetLike
 ) -> torch.Tensor:
-    """E(x) of a gradient explainer ``e`` on the surrogate ``soft``, differentiable in x."""
-    n = x.shape[0]
-    tgt = target if callable(target) else torch.as_tensor(target)
-    if isinstance(e, Saliency):
-        g = _graph_gradient(soft, x, target)
-        return g.abs() if e.abs else g
-    if isinstance(e, InputXGradient):
-        return x * _graph_gradient(soft, x, target)
-    if isinstance(e, IntegratedGradients):
-        b = resolve_baseline(e.baselines, x.detach())
-        alphas = e.alphas.to(device=x.device, dtype=x.dtype)
-        weights = e.weights.to(device=x.device, dtype=x.dtype)
-        s = len(alphas)
-        path = b[None] + alphas.view(-1, 1, 1, 1, 1) * (x - b)[None]  # S×N×C×H×W
-        rep = tgt if callable(tgt) else tgt.repeat(s)
-        g = _graph_gradient(soft, path.flatten(0, 1), rep).view(s, n, *x.shape[1:])
-        return (x - b) * (weights.view(-1, 1, 1, 1, 1) * g).sum(0)
-    if isinstance(e, SmoothGrad):
-        s = e.n_samples
-        rows = torch.arange(n * s)
-        noise = e.noise(x.detach(), rows, base_seed(e.seed))
-        rep = tgt if callable(tgt) else tgt.repeat_interleave(s)
-        g = _graph_gradient(soft, x.repeat_interleave(s, 0) + noise, rep)
-        g = g.view(n, s, *x.shape[1:])
-        return (g**2 if e.squared else g).mean(1)
-    raise TypeError(f"no differentiable form for {type(e).__name__}")
+    """E(x) of a differentiable explainer ``e`` on the surrogate ``soft``, differentiable in x."""
+    return e.attribute_differentiable(x, Target(target, x.shape[0]), soft)
 
 
 def _normalised_map(a: torch.Tensor) -> torch.Tensor:
@@ -205,16 +165,10 @@ def manipulate(
 
     best_d = objective(a0, torch.arange(n, device=x.device))
     best_x, best_a = x.clone(), a0.clone().reshape(n, *a0.shape[1:])
-    e = get_explainer(explainer, model) if isinstance(explainer, str) else explainer
-    gradient_based = isinstance(e, Explainer) and type(e) in _DIFFERENTIABLE
+    e = get_explainer(model, explainer) if isinstance(explainer, str) else explainer
+    gradient_based = isinstance(e, Explainer) and e.differentiable
     soft = softplus_copy(model, beta) if gradient_based and steps > 0 else None
-    per_sample = 1
-    if gradient_based and isinstance(e, IntegratedGradients):
-        per_sample = len(e.alphas)
-    elif gradient_based and isinstance(e, SmoothGrad):
-        per_sample = e.n_samples
-    elif not gradient_based:
-        per_sample = n_candidates
+    per_sample = e.rows_per_sample() if gradient_based else n_candidates
     group = n if batch_size is None else max(1, batch_size // per_sample)
     for start in range(0, n, group):
         s = torch.arange(start, min(start + group, n), device=x.device)

@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..core.errors import UnsupportedLayerError
-from .srd_rules import AffineConv, Boundary, Recorder
+from ...core.errors import UnsupportedLayerError
+from ...core.modules import Normalize
+from .rules import AffineConv, Boundary, Recorder
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _PASS = (nn.Dropout, nn.Identity, nn.Flatten, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
@@ -29,7 +30,7 @@ _LINEAR_METHODS = {"view", "reshape", "flatten", "contiguous", "size", "dim", "m
 
 
 def _is_normalize(m: nn.Module) -> bool:
-    return type(m).__name__ == "Normalize" and hasattr(m, "mean") and hasattr(m, "std")
+    return isinstance(m, Normalize)
 
 
 class _Tracer(fx.Tracer):

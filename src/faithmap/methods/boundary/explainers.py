@@ -23,18 +23,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attacks.boundary import Boundary, check_eps, find_boundary
-from ..attacks.boundary_pgd import BoundsLike, check_norm
-from ..core.autograd import input_gradient
-from ..core.batching import DEFAULT_BATCH_SIZE, map_rows
-from ..core.errors import TargetError
-from ..core.explainer import Explainer
-from ..core.integration import normalise_method, quadrature
-from ..core.registry import register
-from ..core.seeding import SeedLike
-from ..core.targets import Target
-from .boundary_cache import DEFAULT_CACHE, BoundaryCache
-from .gradients import Baseline, SmoothGrad, integrated_gradients, resolve_baseline
+from ...attacks.boundary import Boundary, check_eps, find_boundary
+from ...core.autograd import input_gradient
+from ...core.batching import DEFAULT_BATCH_SIZE, map_rows
+from ...core.errors import TargetError
+from ...core.explainer import Explainer
+from ...core.geometry import BoundsLike, check_norm
+from ...core.integration import normalise_method, quadrature
+from ...core.registry import register
+from ...core.seeding import SeedLike
+from ...core.targets import Target
+from ..gradients import Baseline, SmoothGrad, integrated_gradients, resolve_baseline
+from .cache import DEFAULT_CACHE, BoundaryCache
 
 
 class BoundaryExplainer(Explainer):

@@ -1,4 +1,4 @@
-"""Small classifiers used as COMET's predictor f_P and as the black-box detector f_D.
+"""SmallCNN: the classifier COMET uses as its predictor f_P and its black-box detector f_D.
 
 Images in [0, 1]; the first module normalises them, so the fill value q (the data mean)
 is 0 in normalised space. Strided 3×3 convs with BatchNorm, global average pooling and a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..zoo.architectures import Normalize
+from ..core.modules import Normalize
 
 
 class SmallCNN(nn.Module):

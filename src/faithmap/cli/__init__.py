@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .core.devices import resolve_device
+from ..core.devices import resolve_device
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def main() -> None:
 @main.command()
 def methods() -> None:
     """List the registered attribution methods."""
-    from . import available_methods
+    from .. import available_methods
 
     for name in available_methods():
         click.echo(name)
@@ -102,10 +102,11 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
     import torch
     from tqdm import tqdm
 
-    from . import get_explainer
-    from .io import read_image, save_npy, save_png
-    from .model_spec import load_model
-    from .viz import side_by_side
+    from .. import get_explainer
+    from ..core.files import save_npy, save_png
+    from ..data.images import read_image
+    from ..viz import side_by_side
+    from ..zoo.model_spec import load_model
 
     try:
         with warnings.catch_warnings():  # the random-weights note is printed below
@@ -114,9 +115,9 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
         dev = resolve_device(device)
         model = loaded.model.to(dev)
         method_options = _parse_options(options)
-        explainer = get_explainer(method, model, **method_options)
+        explainer = get_explainer(model, method, **method_options)
         if ray_address is not None:
-            from .evaluation.ray_backend import require_ray
+            from ..evaluation.ray_backend import require_ray
 
             require_ray()
     except Exception as exc:  # noqa: BLE001 - reported to the user as a usage error
@@ -158,7 +159,7 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
     if ray_address is None:
         results = explained_here()
     else:
-        from .evaluation.ray_backend import explain_on_ray
+        from .ray_explain import explain_on_ray
 
         results = explain_on_ray(
             model, method, method_options, (((b, x), x) for b, x in batches()), target,
@@ -183,7 +184,7 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, batch_si
             })
             progress.update(1)
     progress.close()
-    from .io import atomic_write_bytes
+    from ..core.files import atomic_write_bytes
 
     summary = {"model": model_spec, "method": method, "random_weights": loaded.random_weights,
                "explained": records, "failed": [{"image": p, "error": e} for p, e in failures]}
@@ -216,12 +217,12 @@ def _run_evaluation(model_spec, weights, data, methods, metrics, n, out, seed, b
                     resume=False, block=16) -> None:
     import torch
 
-    from .evaluation import evaluate
-    from .model_spec import load_model
+    from ..evaluation import evaluate
+    from ..zoo.model_spec import load_model
 
     try:
         if ray_address is not None:
-            from .evaluation.ray_backend import require_ray
+            from ..evaluation.ray_backend import require_ray
 
             require_ray()
         with warnings.catch_warnings():
@@ -295,7 +296,7 @@ def evaluate(model_spec, weights, data, methods, metrics, n, out, seed, batch_si
 def demo(n, out, seed, device) -> None:
     """The embedded default: a zoo model on the grid and cluttered MNIST benchmarks,
     the baselines and the seed papers' post-hoc methods, the main metrics."""
-    from .evaluation.demo import (
+    from ..evaluation.demo import (
         DEMO_DATA,
         DEMO_METHOD_OPTIONS,
         DEMO_METRIC_OPTIONS,
@@ -330,9 +331,9 @@ def bench(model_spec, weights, methods, size, batch, repeats, device, method_opt
     """Per-method throughput: samples/s and cost in forward+backward passes of the batch."""
     import torch
 
-    from . import available_methods
-    from .model_spec import load_model
-    from .throughput import device_name, measure
+    from .. import available_methods
+    from ..evaluation.throughput import device_name, measure
+    from ..zoo.model_spec import load_model
 
     try:
         with warnings.catch_warnings():
@@ -357,7 +358,7 @@ def bench(model_spec, weights, methods, size, batch, repeats, device, method_opt
                    f"{r['seconds']:.4f} | {r['samples_per_s']:.1f} | "
                    f"{r['cost_in_fwd_bwd']:.1f} |"))
     if out_file:
-        from .io import atomic_write_bytes
+        from ..core.files import atomic_write_bytes
 
         atomic_write_bytes(out_file, json.dumps(rows, indent=2).encode())
     if any("error" in r for r in rows):
@@ -372,7 +373,7 @@ def zoo() -> None:
 @zoo.command("list")
 def zoo_list() -> None:
     """Zoo model names with their recorded test accuracy."""
-    from . import zoo as fm_zoo
+    from .. import zoo as fm_zoo
 
     for name in fm_zoo.names():
         card = fm_zoo.info(name)
@@ -384,7 +385,7 @@ def zoo_list() -> None:
 @click.argument("name")
 def zoo_info(name) -> None:
     """The model card of NAME (JSON)."""
-    from . import zoo as fm_zoo
+    from .. import zoo as fm_zoo
 
     try:
         click.echo(json.dumps(fm_zoo.info(name), indent=2))
@@ -400,7 +401,7 @@ def zoo_info(name) -> None:
 @click.option("--epochs", default=None, type=int, help="override the recipe's epoch count")
 def zoo_train(name, out_dir, seed, epochs) -> None:
     """Retrain NAME deterministically (CPU) and write its weights and model card."""
-    from . import zoo as fm_zoo
+    from .. import zoo as fm_zoo
 
     try:
         card = fm_zoo.train(name, out_dir=out_dir or f"zoo-{name}", seed=seed, epochs=epochs,
@@ -411,7 +412,7 @@ def zoo_train(name, out_dir, seed, epochs) -> None:
                                                       "weights_file")}, indent=2))
 
 
-from .comet.cli import train_comet  # noqa: E402
+from .comet import train_comet  # noqa: E402
 
 main.add_command(train_comet)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .registry import info, load, torchvision
+
 
 @dataclass
 class LoadedModel:
@@ -40,8 +42,6 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
             f"model spec {spec!r} must be 'torchvision:ARCH', 'zoo:NAME' or 'module.path:factory'"
         )
     if kind == "torchvision":
-        from .zoo import torchvision
-
         try:
             model = torchvision(rest, weights)
         except KeyError as exc:
@@ -51,10 +51,8 @@ def load_model(spec: str, weights: str | Path | None = None) -> LoadedModel:
                           UserWarning, stacklevel=2)
         return LoadedModel(model, spec, 224, 3, random_weights=weights is None)
     if kind == "zoo":
-        from . import zoo
-
-        model = zoo.load(rest)
-        card = zoo.info(rest)
+        model = load(rest)
+        card = info(rest)
         sizes = re.findall(r"\d+", str(card.get("input_size", "")))  # e.g. "1×28×28"
         size = int(sizes[-1]) if sizes else None
         return LoadedModel(model, spec, size, input_channels(model),

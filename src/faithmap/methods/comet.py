@@ -1,6 +1,6 @@
 """COMET's mask as a registered explainer (``"comet"``), for comparison with post-hoc maps.
 
-``get_explainer("comet", model, checkpoint="cluttered_comet")``: the map is the trained
+``get_explainer(model, "comet", checkpoint="cluttered_comet")``: the map is the trained
 selector's mask m = σ(S(x)), N×1×H×W in (0, 1). ``model`` is the black-box classifier the
 evaluation scores maps against (normally the detector COMET was trained with); the mask
 does not depend on it nor on the target — COMET's selector is class-agnostic and explains
@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..comet.model import ComprehensiveAttributionModel
+from ..comet.objective import select
 from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.registry import register
 from ..core.targets import Target
-from .model import ComprehensiveAttributionModel
-from .objective import select
 
 
 @register("comet")
