@@ -1,0 +1,51 @@
+"""Old option names keep working for one release, with a ``DeprecationWarning``.
+
+>>> @renamed_options(eps="radius", input_range="bounds")
+... def find_boundary(model, x, *, radius=None, bounds=(0.0, 1.0)): ...
+
+The table of renames is in ``CHANGELOG.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def renamed(options: dict[str, Any], renames: Mapping[str, str], where: str,
+            stacklevel: int = 3) -> dict[str, Any]:
+    """``options`` with each old key of ``renames`` moved to its new name (and a
+    ``DeprecationWarning``); both names at once is a ``TypeError``."""
+    out = dict(options)
+    for old, new in renames.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise TypeError(f"{where}: pass {new!r} only ({old!r} is its deprecated name)")
+        warnings.warn(f"{where}: {old!r} is deprecated, use {new!r}", DeprecationWarning,
+                      stacklevel=stacklevel)
+        out[new] = out.pop(old)
+    return out
+
+
+def renamed_options(**renames: str) -> Callable[[F], F]:
+    """Decorator: keyword ``old=value`` is passed on as ``new=value`` with a
+    ``DeprecationWarning`` (``renamed_options(eps="radius")``). Works on functions and on
+    ``__init__``; the signature seen by :func:`inspect.signature` is the new one."""
+
+    def decorate(fn: F) -> F:
+        where = fn.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if any(old in kwargs for old in renames):
+                kwargs = renamed(kwargs, renames, where, stacklevel=4)
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
