@@ -4,7 +4,7 @@ found rate and mean distance.
 Models: zoo ``mnist_vgg`` (1×28×28 MNIST test digits) and torchvision resnet18 (random
 weights, 3×S×S uniform noise; S = 64 by default to keep the run under ~3 minutes on a
 shared CPU — pass ``--size 224`` on a quiet machine), batch 16 each. The reference pipeline
-(github.com/zifanw/boundary) spends 7 eps × 40 PGD steps + 100 CW steps = 380
+(github.com/zifanw/boundary) spends 7 radii × 40 PGD steps + 100 CW steps = 380
 forward+backward passes per sample; ours is counted row by row (one row = one sample
 through the model). Wall times are also given in units of one forward+backward pass of
 the same batch, timed in the same run, so they survive machine contention. The search time
@@ -59,7 +59,7 @@ def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -
     rows = [
         f"| {name} | {fb_rows:.0f} | {f_rows:.0f} | {fb_rows / REFERENCE_PASSES:.2f} | "
         f"{t_search:.1f} | {t_search / t_fb:.0f} | {t_hot:.2f} | {t_hot / t_fb:.0f} | "
-        f"{b.found_rate:.3f} | {dist:.3f} | {attacks} | {len(b.eps_list)} |"
+        f"{b.found_rate:.3f} | {dist:.3f} | {attacks} | {len(b.radii)} |"
     ]
     if compare:
         kw = {"batch_size": batch_size, "seed": 0, "cw_steps": 0, "refine_steps": 0}
@@ -88,7 +88,7 @@ def main() -> None:
     print("| model | fwd+bwd rows / sample | fwd-only rows / sample | ours / reference | "
           "search (s) | search / one fwd+bwd of the batch | BIG on a cache hit (s) | "
           "BIG / one fwd+bwd | "
-          "found rate | mean L2 distance | found by | eps values |")
+          "found rate | mean L2 distance | found by | radii |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     images, _ = fm.data.load("mnist", split="test")
     x = images[torch.linspace(0, len(images) - 1, args.batch).long()].to(dev)

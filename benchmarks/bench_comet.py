@@ -9,7 +9,7 @@ Side by side on the same cluttered-MNIST batches (56×56, CPU), alternating repe
 
 Absolute times depend on the machine's load; the ratios are the figures to read.
 
-    python benchmarks/bench_comet.py [--n 512] [--repeats 3] [--batch 64]
+    python benchmarks/bench_comet.py [--n 512] [--repeats 3] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=512, help="training images per epoch")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=64,
+                        help="rows per forward pass (training minibatch); --batch is the old name")
     args = parser.parse_args()
     train_d, val_d = comet.splits(n_train=args.n, n_val=64)
     quiet = {"progress": False}
@@ -35,10 +36,10 @@ def main() -> None:
 
     def comet_epoch():
         comet.train(train_d, val_d, detector=det, epochs=1, tau=0.1, warmup_epochs=1,
-                    batch_size=args.batch, log=lambda s: None, **quiet)
+                    batch_size=args.batch_size, log=lambda s: None, **quiet)
 
     def plain_epoch():
-        comet.train_classifier(train_d, val_d, epochs=1, batch_size=args.batch, **quiet)
+        comet.train_classifier(train_d, val_d, epochs=1, batch_size=args.batch_size, **quiet)
 
     t_comet, t_plain = [], []
     comet_epoch(), plain_epoch()  # warm-up
@@ -46,7 +47,7 @@ def main() -> None:
         t_comet.append(timed(comet_epoch))
         t_plain.append(timed(plain_epoch))
     c, p = statistics.median(t_comet), statistics.median(t_plain)
-    print(f"## Training ({args.n} images of 56×56, batch {args.batch}, one epoch incl. "
+    print(f"## Training ({args.n} images of 56×56, batch {args.batch_size}, one epoch incl. "
           f"validation on 64, {torch.get_num_threads()} thread(s))")
     print("| | COMET epoch (s) | plain classifier epoch (s) | COMET / plain |")
     print("|---|---:|---:|---:|")
@@ -55,7 +56,7 @@ def main() -> None:
 
     model = comet.train(train_d, val_d, detector=det, epochs=1, log=lambda s: None,
                         **quiet).model.eval()
-    x = val_d[0][:args.batch]
+    x = val_d[0][:args.batch_size]
     rows = {"COMET forward (mask + prediction)": lambda: model(x),
             "COMET mask only (explain)": lambda: model.explain(x),
             "plain classifier forward": lambda: det(x)}

@@ -73,7 +73,7 @@ def bench_deletion_insertion(args, quantus) -> list[tuple]:
         ours_t, theirs_t = [], []
         for _ in range(args.repeats):
             t, (_, ours) = timed_call(lambda m=mode: ff.perturbation_curve(
-                model, xd, ad, 0, mode=m, step=step, substrate="zeros",
+                model, xd, ad, 0, mode=m, step=step, baseline="zeros",
                 batch_size=args.batch_size), args.device)
             ours_t.append(t)
             t, theirs = timed_call(lambda m=mode: quantus_curves(

@@ -76,7 +76,7 @@ def main() -> None:
             target = model(x).argmax(1)
         fwd_bwd(model, x, target)  # warm-up
         for n in ns:
-            explainer = fm.NeFLAG(model, n_points=n, steps=args.steps, seed=0,
+            explainer = fm.NeFLAG(model, n_samples=n, steps=args.steps, seed=0,
                                   batch_size=args.batch_size)
             raw = raw_rows(model, x, target, n, args.steps, args.batch_size)
             ours = partial(explainer, x, target)

@@ -127,7 +127,7 @@ def main() -> None:
 
     # 2. sensitivity to the reference choice (mnist_vgg, MNIST digits)
     noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
-    igs = [fm.IntegratedGradients(vgg, baselines=b, **opts)(x) for b in (0.0, blur(x), noise)]
+    igs = [fm.IntegratedGradients(vgg, baseline=b, **opts)(x) for b in (0.0, blur(x), noise)]
     bigs = [big_map,
             fm.BoundaryIntegratedGradients(vgg, seed=1, cw_steps=0, **opts)(x),
             fm.BoundaryIntegratedGradients(vgg, norm="linf", seed=2, **opts)(x)]

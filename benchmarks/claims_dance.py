@@ -107,8 +107,8 @@ def main() -> None:
     for attack in ATTACKS:
         for b, e in bases.items():
             xh, _, _ = manipulate(
-                model, x, e(x, y), target, e, e, attack=attack, k=None, epsilon=8 / 255,
-                steps=10, step_size=None, target_region=None, input_range=(0.0, 1.0),
+                model, x, e(x, y), target, e, e, attack=attack, k=None, radius=8 / 255,
+                steps=10, step_size=None, target_region=None, bounds=(0.0, 1.0),
                 beta=10.0, n_candidates=8, seed=0, batch_size=64)
             users = [b, f"dance[{b}]"] + ([n for n in methods if n.startswith("dance[saliency],")]
                                           if b == "saliency" else [])

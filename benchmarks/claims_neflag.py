@@ -42,7 +42,7 @@ def methods(model) -> dict[str, fm.Explainer]:
     }
     for score in SCORES:
         for n in (1, 20):
-            out[f"neflag{n}_{score}"] = fm.NeFLAG(model, n_points=n, score=score, seed=0,
+            out[f"neflag{n}_{score}"] = fm.NeFLAG(model, n_samples=n, score=score, seed=0,
                                                   batch_size=64)
     return out
 
@@ -54,7 +54,7 @@ def run(n: int) -> dict[str, dict[str, tuple[float, float, float]]]:
     for data, model_name in BENCHMARKS:
         model = fm.zoo.load(model_name)
         d = load_eval_data(data, n=n, seed=0, channels=1)
-        x, y = d.images[:n], d.targets[:n]
+        x, y = d.images[:n], d.target[:n]
         table[data] = {}
         for name, explainer in methods(model).items():
             start = time.perf_counter()

@@ -56,7 +56,7 @@ def run(n: int) -> dict:
     loc_parts, rob_parts = [], []
     for dataset in ("grid", "cluttered"):
         data = load_eval_data(dataset, n=n, seed=0, channels=1)
-        x, targets, masks = data.images, data.targets, data.masks
+        x, targets, masks = data.images, data.target, data.masks
         scores: dict[str, dict[str, float]] = {}
         for label, (method, options) in METHODS.items():
             explainer = fm.get_explainer(model, method, **options)

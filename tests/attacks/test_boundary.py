@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -11,7 +12,7 @@ from torch import nn
 
 import faithmap as fm
 from faithmap.attacks import Boundary, find_boundary, project_l2
-from faithmap.attacks.boundary import default_eps
+from faithmap.attacks.boundary import check_eps, check_radii, default_eps, default_radii
 from faithmap.attacks.pgd import as_box, pgd_rows, pgd_sweep, project, random_start
 from faithmap.core.errors import InvalidInputError, TargetError
 from model_checks import assert_same_fingerprint, fingerprint
@@ -92,8 +93,8 @@ def test_early_stop_keeps_the_result_and_saves_passes():
     eps, box = torch.tensor([0.2, 0.5, 1.0, 2.0, 4.0, 8.0]), as_box((LO, HI), x)
     a = pgd_sweep(model, x, y, eps, steps=10, box=box, seed=3, early_stop=True)
     b = pgd_sweep(model, x, y, eps, steps=10, box=box, seed=3, early_stop=False)
-    assert torch.equal(a.eps_index, b.eps_index) and torch.equal(a.points, b.points)
-    assert (a.eps_index >= 0).any() and a.forward_backward <= b.forward_backward
+    assert torch.equal(a.radius_index, b.radius_index) and torch.equal(a.points, b.points)
+    assert (a.radius_index >= 0).any() and a.forward_backward <= b.forward_backward
     # a slow large-eps row is dropped as soon as the small-eps row of its sample flips
     x1, y1 = x[:1].repeat(2, 1, 1, 1), y[:1].repeat(2)
     e1, zero = torch.tensor([4.0, 8.0]), torch.zeros(2, dtype=torch.long)
@@ -106,7 +107,7 @@ def test_early_stop_keeps_the_result_and_saves_passes():
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
-def test_found_points_flip_lie_within_eps_and_respect_per_channel_bounds(norm):
+def test_found_points_flip_lie_within_radius_and_respect_per_channel_bounds(norm):
     model, x = mlp(), inputs(8)
     b = find_boundary(model, x, norm=norm, bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
     assert isinstance(b, Boundary) and b.points.shape == x.shape and b.found.shape == (8,)
@@ -117,7 +118,7 @@ def test_found_points_flip_lie_within_eps_and_respect_per_channel_bounds(norm):
     dist = delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
     torch.testing.assert_close(b.distances, dist)
     pgd = torch.tensor([a == "pgd" for a in b.attack])
-    assert (dist[pgd] <= b.eps[pgd].float() * (1 + 1e-5)).all()
+    assert (dist[pgd] <= b.radius[pgd].float() * (1 + 1e-5)).all()
     assert (b.points >= LO.view(1, 2, 1, 1)).all() and (b.points <= HI.view(1, 2, 1, 1)).all()
     assert b.forward_backward > 0 and b.forward > 0
 
@@ -129,7 +130,7 @@ def test_the_boundary_of_a_linear_model_is_found_close_to_the_analytic_minimum()
     w = model[1].weight.detach()
     margin = model(x) @ torch.tensor([1.0, -1.0])
     exact = margin.abs() / (w[0] - w[1]).norm()
-    b = find_boundary(model, x, bounds=None, eps=[0.5, 1, 2, 4, 8, 16], steps=20, seed=0,
+    b = find_boundary(model, x, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20, seed=0,
                       cw_lr=0.03)
     assert b.found.all()
     assert (b.distances >= exact * (1 - 1e-4)).all()  # nothing beats the true minimum
@@ -148,14 +149,14 @@ def test_seeded_and_model_unchanged(cnn, x_small):
     assert c.found.all() and not torch.equal(c.points, d.points)
 
 
-def test_default_eps_rule_scales_to_the_input():
+def test_default_radii_rule_scales_to_the_input():
     x = torch.zeros(1, 1, 28, 28)
-    l2 = default_eps(x, "l2", as_box((0.0, 1.0), x)).tolist()
+    l2 = default_radii(x, "l2", as_box((0.0, 1.0), x)).tolist()
     assert l2[:7] == pytest.approx([36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1])
     assert l2[7:] == pytest.approx([2.2, 4.4, 8.8, 17.6, 28.0])
-    linf = default_eps(x, "linf", as_box((0.0, 1.0), x)).tolist()
+    linf = default_radii(x, "linf", as_box((0.0, 1.0), x)).tolist()
     assert linf[-2:] == pytest.approx([128 / 255, 1.0]) and linf[0] == pytest.approx(1 / 255)
-    wide = default_eps(x, "l2", as_box((-2.0, 2.0), x)).tolist()
+    wide = default_radii(x, "l2", as_box((-2.0, 2.0), x)).tolist()
     assert wide[0] == pytest.approx(4 * 36 / 255) and wide[-1] == pytest.approx(4 * 28)
 
 
@@ -167,11 +168,16 @@ def test_sample_already_off_target_is_reported_as_input():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"eps": 0.0}, "eps values must be finite and > 0"),
-    ({"eps": [0.5, -1.0]}, "eps values must be finite and > 0"),
-    ({"eps": [math.nan]}, "eps values must be finite and > 0"),
+    ({"radius": 0.0}, "radius values must be finite and > 0"),
+    ({"radius": [0.5, -1.0]}, "radius values must be finite and > 0"),
+    ({"radius": [math.nan]}, "radius values must be finite and > 0"),
+    ({"radius": []}, "radius must hold at least one radius"),
     ({"norm": "l1"}, "norm must be 'l2' or 'linf'"),
-    ({"steps": 0}, "steps must be an int >= 1"),
+    ({"steps": 0}, "steps must be a positive int"),
+    ({"refine_steps": -1}, "refine_steps must be a non-negative int"),
+    ({"cw_steps": 1.5}, "cw_steps must be a non-negative int"),
+    ({"step_scale": 0.0}, "step_scale, cw_lr and cw_c must be > 0"),
+    ({"batch_size": 0}, "batch_size must be a positive int or None"),
     ({"bounds": (0.0, 1.0)}, "inputs lie outside bounds"),
     ({"bounds": ([0.0, 0.0, 0.0], 1.0)}, "per-channel values"),
     ({"bounds": (1.0, 1.0)}, "lo < hi"),
@@ -191,6 +197,81 @@ def test_bad_inputs_and_targets():
         find_boundary(model, x, lambda out: out[:, 0], bounds=(LO, HI))
     with pytest.raises(TargetError, match="out of range"):
         find_boundary(model, x, 7, bounds=(LO, HI))
+
+
+def test_prelude_rejects_nan_inputs_wrong_device_and_callable_targets():
+    model, x = mlp(), inputs(2)
+    bad = x.clone()
+    bad[1, 0, 2, 2] = math.inf
+    with pytest.raises(InvalidInputError, match=r"NaN or Inf values in sample\(s\) 1"):
+        find_boundary(model, bad, bounds=None)
+    with pytest.raises(InvalidInputError, match="must be 4-D"):
+        find_boundary(model, x[0], bounds=None)
+    with pytest.raises(InvalidInputError, match="model's parameters are on meta"):
+        find_boundary(mlp().to("meta"), x, bounds=(LO, HI))
+    with pytest.raises(TargetError, match="find_boundary needs class-index targets"):
+        find_boundary(model, x, lambda out: out[:, 0], bounds=(LO, HI))
+    with pytest.raises(TargetError, match="2 samples"):
+        find_boundary(model, x, [0, 1, 2], bounds=(LO, HI))
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        find_boundary(lambda z: z, x, bounds=(LO, HI))
+
+
+def test_model_dtype_casts_the_inputs():
+    model, x = mlp().double(), inputs(3)
+    b = find_boundary(model, x, bounds=(LO, HI), steps=5, cw_steps=5)
+    assert b.points.dtype == torch.float64 and b.found.all()
+
+
+def test_result_does_not_depend_on_batch_size():
+    model, x = mlp(), inputs(5)
+    opts = dict(bounds=(LO, HI), steps=6, cw_steps=6, seed=2)
+    ref = find_boundary(model, x, batch_size=None, **opts)
+    for bs in (1, 3, fm.core.batching.DEFAULT_BATCH_SIZE):
+        b = find_boundary(model, x, batch_size=bs, **opts)
+        torch.testing.assert_close(b.points, ref.points, atol=1e-6, rtol=0)
+        assert b.attack == ref.attack and torch.equal(b.found, ref.found)
+    default = inspect.signature(find_boundary).parameters["batch_size"].default
+    assert default == fm.core.batching.DEFAULT_BATCH_SIZE
+
+
+def test_old_names_warn_and_give_identical_results():
+    model, x = mlp(), inputs(4)
+    opts = dict(bounds=(LO, HI), steps=5, cw_steps=5, seed=1)
+    new = find_boundary(model, x, radius=[0.3, 1.0, 3.0], **opts)
+    with pytest.warns(DeprecationWarning, match="'eps' is deprecated, use 'radius'"):
+        old = find_boundary(model, x, eps=[0.3, 1.0, 3.0], **opts)
+    assert torch.equal(old.points, new.points) and torch.equal(old.distances, new.distances)
+    assert new.settings["radius"] == [0.3, 1.0, 3.0] and "eps" not in new.settings
+    with pytest.raises(TypeError, match="pass 'radius' only"):
+        find_boundary(model, x, eps=[1.0], radius=[1.0], **opts)
+    with pytest.warns(DeprecationWarning, match="Boundary.eps is deprecated"):
+        assert new.eps is new.radius
+    with pytest.warns(DeprecationWarning, match="Boundary.eps_list is deprecated"):
+        assert new.eps_list is new.radii
+    box = as_box((LO, HI), x)
+    with pytest.warns(DeprecationWarning, match="default_eps is deprecated"):
+        assert torch.equal(default_eps(x, "l2", box), default_radii(x, "l2", box))
+    with pytest.warns(DeprecationWarning, match="check_eps is deprecated"):
+        assert torch.equal(check_eps([2.0, 1.0, 2.0]), check_radii([2.0, 1.0, 2.0]))
+    assert check_radii([2.0, 1.0, 2.0]).tolist() == [1.0, 2.0]
+
+
+def test_sweep_old_names_warn_and_give_identical_results():
+    model, x = mlp(), inputs(3)
+    y, box = model(x).argmax(1), as_box((LO, HI), x)
+    radii = torch.tensor([0.5, 2.0])
+    a = pgd_sweep(model, x, y, radius=radii, steps=4, box=box, seed=2)
+    with pytest.warns(DeprecationWarning, match="'eps' is deprecated"):
+        b = pgd_sweep(model, x, y, eps=radii, steps=4, box=box, seed=2)
+    assert torch.equal(a.points, b.points) and torch.equal(a.radius_index, b.radius_index)
+    with pytest.warns(DeprecationWarning, match="Sweep.eps_index is deprecated"):
+        assert torch.equal(a.eps_index, a.radius_index)
+    keys = [(i,) for i in range(3)]
+    r = torch.full((3,), 0.5)
+    with pytest.warns(DeprecationWarning, match="'eps' is deprecated"):
+        old = random_start(x, eps=r, norm="l2", box=box, seed=1, keys=keys)
+    assert torch.equal(old, random_start(x, r, "l2", box, 1, keys))
 
 
 def _mnist(n: int) -> torch.Tensor:

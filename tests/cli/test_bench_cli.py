@@ -15,7 +15,7 @@ def test_bench_command_rows_and_failures(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(main, [
         "bench", "--model", "zoo:mnist_allconv", "--methods", "saliency,gradcam,no_such",
-        "--batch", "2", "--repeats", "1", "--device", "cpu", "--out", str(out)])
+        "--images", "2", "--repeats", "1", "--device", "cpu", "--out", str(out)])
     assert result.exit_code == 1, result.output  # one method failed
     assert "| saliency |" in result.output and "| no_such | failed: ValueError" in result.output
     rows = json.loads(out.read_text())

@@ -28,7 +28,7 @@ def test_explain_folder_with_corrupt_file(image_dir, tmp_path):
     result = CliRunner().invoke(main, [
         "explain", str(image_dir), "--model", "tiny_models:tiny_cnn", "--method",
         "integrated_gradients", "-o", "n_steps=4", "--size", "16", "--out", str(out),
-        "--batch-size", "1",
+        "--images-per-batch", "1",
     ])
     assert result.exit_code == 1, result.output
     assert "corrupt.png" in result.output and "notes.txt" in result.output

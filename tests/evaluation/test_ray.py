@@ -51,7 +51,7 @@ def test_ray_run_equals_single_process_and_survives_a_dead_worker(local_ray, tmp
               progress=False, curve_samples=4, heatmap_samples=2, seed=5, block=3,
               method_options={"smoothgrad": {"n_samples": 3}},
               metric_options={"road": {"percentages": [0.1, 0.5]},
-                              "faithfulness_correlation": {"n_runs": 4, "subset_size": 8},
+                              "faithfulness_correlation": {"n_samples": 4, "subset_size": 8},
                               "max_sensitivity": {"n_samples": 2}})
     local = fm.evaluate(model, data, out=tmp_path / "local", **kw)
     remote = fm.evaluate(model, data, out=tmp_path / "ray", backend="ray", ray_workers=2, **kw)
@@ -93,7 +93,7 @@ def test_cli_explain_on_ray_equals_local(local_ray, tmp_path):
         out = tmp_path / name
         result = CliRunner().invoke(main, [
             "explain", str(folder), "--model", "zoo:mnist_vgg", "--method", "smoothgrad",
-            "-o", "n_samples=3", "--batch-size", "2", "--device", "cpu", "--out", str(out),
+            "-o", "n_samples=3", "--images-per-batch", "2", "--device", "cpu", "--out", str(out),
             *extra])
         assert result.exit_code == 1, result.output
         runs[name] = json.loads((out / "summary.json").read_text())

@@ -52,7 +52,7 @@ def test_evaluate_runs_every_pair_and_isolates_failures(tiny_data, tmp_path):
     assert ("no_such_method", None) in failed
     assert {("saliency", "broken_test_metric"), ("gradcam", "broken_test_metric")} <= failed
     # per-sample scores equal a direct call of the metric on the same attributions
-    attr = fm.explain(model, tiny_data.images, method="saliency", target=tiny_data.targets)
+    attr = fm.explain(model, tiny_data.images, method="saliency", target=tiny_data.target)
     direct = fm.metrics.sparseness(attr)
     ours = [r["score"] for r in result.samples
             if r["method"] == "saliency" and r["metric"] == "sparseness"]
@@ -75,7 +75,7 @@ def test_evaluate_is_seeded(tiny_data):
 
 
 def test_mask_metrics_skipped_without_masks(tiny_data):
-    data = EvalData("nomask", tiny_data.images, tiny_data.targets)
+    data = EvalData("nomask", tiny_data.images, tiny_data.target)
     result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), data, ["saliency"],
                          ["pointing_game", "sparseness"], progress=False, curve_samples=0)
     assert {r["metric"] for r in result.samples} == {"sparseness"}

@@ -18,7 +18,7 @@ METRICS = ["road", "faithfulness_correlation", "max_sensitivity", "manipulation_
            "sparseness"]
 OPTIONS = {"smoothgrad": {"n_samples": 3}}
 METRIC_OPTIONS = {"road": {"percentages": [0.1, 0.5]},
-                  "faithfulness_correlation": {"n_runs": 4, "subset_size": 8},
+                  "faithfulness_correlation": {"n_samples": 4, "subset_size": 8},
                   "max_sensitivity": {"n_samples": 2},
                   "manipulation_attack": {"steps": 2, "n_candidates": 2, "k": 10}}
 
@@ -120,7 +120,7 @@ def test_a_failing_sample_is_reported_and_the_rest_are_scored(data, tmp_path):
     before = fingerprint(model)
     images = data.images.clone()
     images[5, 0, 0, 0] = float("nan")
-    bad = EvalData("tiny", images, data.targets)
+    bad = EvalData("tiny", images, data.target)
     result = fm.evaluate(model, bad, ["saliency"], ["sparseness", "road"], block=4,
                          progress=False, curve_samples=4, heatmap_samples=2, out=tmp_path)
     assert_same_fingerprint(before, fingerprint(model))

@@ -33,15 +33,15 @@ def _project(z, x, eps, low, high, norm):
     return z if low is None else torch.minimum(torch.maximum(z, low), high)
 
 
-def literal_neflag(model, x, targets, *, n_points, radius, steps, score="probability",
+def literal_neflag(model, x, targets, *, n_samples, radius, steps, score="probability",
                    mode="vector", norm="l2", start=0.1, low=None, high=None, seed=0):
     """A(x) per sample, and the searched points z^T (N×n×C×H×W)."""
     out = torch.zeros_like(x)
-    pts = torch.zeros(len(x), n_points, *x.shape[1:], dtype=x.dtype)
+    pts = torch.zeros(len(x), n_samples, *x.shape[1:], dtype=x.dtype)
     alpha = radius / steps
     for s in range(len(x)):
         xs, c = x[s], int(targets[s])
-        for i in range(n_points):
+        for i in range(n_samples):
             xi = randn_rows(seed, [(s, i)], tuple(x.shape[1:]), x.dtype, x.device)[0]
             z = _project(xs + xi / xi.norm() * start * radius, xs, radius, low, high, norm)
             for _ in range(steps):
@@ -60,4 +60,4 @@ def literal_neflag(model, x, targets, *, n_points, radius, steps, score="probabi
                     f = float(g.flatten()[j] * normal.flatten()[j])
                     if f < 0:
                         out[s].view(-1)[j] += f * normal.flatten()[j]
-    return out / n_points, pts
+    return out / n_samples, pts

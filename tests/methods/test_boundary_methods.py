@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -13,7 +14,7 @@ from faithmap.attacks import find_boundary
 from faithmap.methods.boundary.cache import BoundaryCache
 from model_checks import assert_same_fingerprint, fingerprint
 
-SEARCH = {"steps": 8, "cw_steps": 20, "eps": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
+SEARCH = {"steps": 8, "cw_steps": 20, "radius": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
 
 
 def smooth_net(seed: int = 0) -> nn.Module:
@@ -43,7 +44,7 @@ def test_big_is_ig_from_the_boundary_point_and_complete():
     attr = big(x)
     b = find_boundary(model, x, **SEARCH)
     assert big.metadata["found"] == b.found.tolist() and b.found.all()
-    ig = fm.IntegratedGradients(model, baselines=b.points, n_steps=64)(x, b.target)
+    ig = fm.IntegratedGradients(model, baseline=b.points, n_steps=64)(x, b.target)
     torch.testing.assert_close(attr, ig)
     y = b.target[:, None]
     gap = (model(x).gather(1, y) - model(b.points).gather(1, y)).squeeze(1).detach()
@@ -105,19 +106,21 @@ def test_no_boundary_is_flagged_warned_and_uses_the_fallback():
     with torch.no_grad():
         model[1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
     x = data(3)
-    opts = {"cache": False, "steps": 3, "cw_steps": 3, "eps": [0.1, 0.2]}
+    opts = {"cache": False, "steps": 3, "cw_steps": 3, "radius": [0.1, 0.2]}
     big = fm.BoundaryIntegratedGradients(model, n_steps=8, **opts)
     with pytest.warns(RuntimeWarning, match="no decision boundary found for samples"):
         attr = big(x)
     assert big.metadata["found"] == [False] * 3 and big.metadata["fallback_samples"] == [0, 1, 2]
     torch.testing.assert_close(attr, fm.IntegratedGradients(model, n_steps=8)(x))
-    with pytest.raises(RuntimeError, match="no decision boundary found"):
+    assert all(math.isnan(r) for r in big.metadata["boundary_radius"])  # no radius flipped
+    assert "boundary_eps" not in big.metadata
+    with pytest.raises(RuntimeError, match=r"no decision boundary found.*largest radius 0.2"):
         fm.BoundarySaliency(model, fallback="raise", **opts)(x)
 
 
 def test_methods_are_seeded_and_leave_the_model_unchanged(cnn, x_small):
     before = fingerprint(cnn)
-    opts = {"cache": False, "steps": 4, "cw_steps": 4, "eps": [0.5, 2.0, 8.0]}
+    opts = {"cache": False, "steps": 4, "cw_steps": 4, "radius": [0.5, 2.0, 8.0]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         a = fm.BoundaryIntegratedGradients(cnn, n_steps=4, **opts)(x_small)
@@ -132,7 +135,9 @@ def test_registry_and_explain():
     model, x = smooth_net(), data(2)
     assert {"bsm", "big", "boundary_smoothgrad"} <= set(fm.available_methods())
     e = fm.get_explainer(model, "big", n_steps=5, integration="riemann_middle", **SEARCH)
-    assert isinstance(e, fm.BoundaryIntegratedGradients) and e.method == "riemann_middle"
+    assert isinstance(e, fm.BoundaryIntegratedGradients) and e.integration == "riemann_middle"
+    with pytest.deprecated_call(match="BoundaryIntegratedGradients.method is deprecated"):
+        assert e.method == "riemann_middle"
     a = fm.explain(model, x, "bsm", target=None, **SEARCH)
     assert a.shape == x.shape and not a.requires_grad
 
@@ -141,7 +146,10 @@ def test_registry_and_explain():
     (fm.BoundarySaliency, {"objective": "softmax"}, "objective must be"),
     (fm.BoundarySaliency, {"fallback": "mean"}, "fallback must be"),
     (fm.BoundaryIntegratedGradients, {"norm": "l3"}, "norm must be"),
-    (fm.BoundaryIntegratedGradients, {"eps": [-1.0]}, "eps values must be"),
+    (fm.BoundaryIntegratedGradients, {"radius": [-1.0]}, "radius values must be"),
+    pytest.param(fm.BoundaryIntegratedGradients, {"eps": [-1.0]}, "radius values must be",
+                 marks=pytest.mark.filterwarnings("ignore:.*'eps' is deprecated")),
+    (fm.BoundaryIntegratedGradients, {"integration": "simpson"}, "unknown integration"),
     (fm.BoundaryIntegratedGradients, {"n_steps": 0}, "n_steps must be"),
 ])
 def test_bad_options_raise_at_construction(cls, kwargs, match):
@@ -155,3 +163,53 @@ def test_bad_inputs_raise():
         fm.BoundarySaliency(model)(torch.full((1, 1, 4, 4), float("nan")))
     with pytest.raises(fm.TargetError, match="class-index targets"):
         fm.BoundarySaliency(model)(data(2), lambda out: out[:, 0])
+
+
+def test_old_names_warn_and_give_identical_results():
+    model, x = smooth_net(), data(3)
+    opts = {"cache": False, "steps": 6, "cw_steps": 8}
+    radii = [0.5, 1.0, 2.0, 4.0]
+    for cls in (fm.BoundarySaliency, fm.BoundaryIntegratedGradients, fm.BoundarySmoothGrad):
+        new = cls(model, radius=radii, **opts)
+        with pytest.deprecated_call(match="'eps' is deprecated, use 'radius'"):
+            old = cls(model, eps=radii, **opts)
+        assert torch.equal(old(x), new(x))
+        assert torch.equal(old.search["radius"], new.search["radius"])
+        assert "eps" not in new.search
+    with pytest.deprecated_call(match="search_options: 'eps' is deprecated"):
+        via = fm.BoundarySaliency(model, search_options={"eps": radii}, **opts)
+    assert torch.equal(via(x), fm.BoundarySaliency(model, radius=radii, **opts)(x))
+    new = fm.BoundaryIntegratedGradients(model, n_steps=6, integration="riemann_left",
+                                         radius=radii, **opts)
+    with pytest.deprecated_call(match="'method' is deprecated, use 'integration'"):
+        old = fm.BoundaryIntegratedGradients(model, n_steps=6, method="left", radius=radii,
+                                             **opts)
+    assert old.integration == new.integration == "riemann_left"
+    assert torch.equal(old(x), new(x))
+    with pytest.raises(TypeError, match="pass 'integration' only"):
+        fm.BoundaryIntegratedGradients(model, method="left", integration="riemann_left")
+
+
+def test_metadata_names_the_radius_of_the_pgd_search():
+    model, x = smooth_net(), data(4)
+    bsm = fm.BoundarySaliency(model, cache=False, **{**SEARCH, "cw_steps": 0})
+    bsm(x)
+    b = find_boundary(model, x, **{**SEARCH, "cw_steps": 0})
+    assert bsm.metadata["boundary_radius"] == b.radius.tolist()
+    assert set(bsm.metadata["boundary_radius"]) <= set(SEARCH["radius"])
+
+
+def test_search_uses_the_explainer_batch_size():
+    model, x, calls = Counter(smooth_net()), data(5), []
+
+    class Spy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            calls.append(z.shape[0])
+            return self.inner(z)
+
+    fm.BoundarySaliency(Spy(), cache=False, batch_size=4, **SEARCH)(x)
+    assert max(calls) <= 5 and 4 in calls  # no chunk beyond batch_size (5: the target pass)

@@ -17,7 +17,7 @@ def test_keyword_split_between_constructor_and_attribute(cnn, x_small):
                           n_steps=7, method="riemann_middle", return_convergence_delta=True)
     assert ig.init_kwargs == {"multiply_by_inputs": False}
     attr = ig(x_small, target=1)
-    ours = fm.IntegratedGradients(cnn, n_steps=7, method="riemann_middle")(x_small, target=1)
+    ours = fm.IntegratedGradients(cnn, n_steps=7, integration="riemann_middle")(x_small, target=1)
     torch.testing.assert_close(attr * x_small, ours, rtol=1e-4, atol=1e-6)
     assert ig.metadata["convergence_delta"].shape == (4,)
 
@@ -47,3 +47,39 @@ def test_callable_target_and_hooks_cleaned(cnn, x_small):
 def test_unknown_captum_class(cnn):
     with pytest.raises(ValueError, match="no attribution class"):
         fm.get_explainer(cnn, "captum:NotAMethod")
+
+
+def test_spatial_is_fixed_at_construction(cnn, x_small):
+    cam = fm.from_captum("LayerGradCam", cnn, layer="conv3")
+    sal = fm.from_captum("Saliency", cnn)
+    assert cam.spatial is True and sal.spatial is False  # before any call
+    for _ in range(2):
+        assert cam(x_small).shape == (4, 1, 16, 16) and sal(x_small).shape == x_small.shape
+        assert cam.spatial is True and sal.spatial is False
+
+
+class _OddShape:
+    """A Captum-like attribution class whose map is not input-shaped (not a layer method)."""
+
+    def __init__(self, forward_func):
+        self.forward_func = forward_func
+
+    def attribute(self, inputs, target=None):
+        return inputs[:, :1]
+
+
+def test_non_layer_result_of_another_shape_is_an_error(cnn, x_small):
+    with pytest.raises(ValueError, match=r"_OddShape returned shape \(4, 1, 16, 16\)"):
+        fm.from_captum(_OddShape, cnn)(x_small)
+
+
+def test_default_batch_size_is_captums_internal_batch_size(cnn, x_small):
+    from faithmap.core.batching import DEFAULT_BATCH_SIZE
+
+    default = fm.get_explainer(cnn, "captum:IntegratedGradients", n_steps=20)
+    assert default.batch_size == DEFAULT_BATCH_SIZE
+    assert default.attribute_kwargs["internal_batch_size"] == DEFAULT_BATCH_SIZE
+    whole = fm.get_explainer(cnn, "captum:IntegratedGradients", n_steps=20, batch_size=None)
+    assert "internal_batch_size" not in whole.attribute_kwargs
+    # 80 rows in chunks of 32 against one pass: the same up to float summation order
+    torch.testing.assert_close(default(x_small, 1), whole(x_small, 1), rtol=1e-4, atol=1e-6)

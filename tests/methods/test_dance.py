@@ -25,7 +25,7 @@ def images(n: int = 2, c: int = 1, side: int = 8, seed: int = 3) -> torch.Tensor
 
 
 def dance(model: nn.Module, **kw) -> fm.DANCE:
-    opts = dict(layer="4", patch=2, stride=2, steps=6, rounds=2, epsilon=0.05)
+    opts = dict(layer="4", patch=2, stride=2, steps=6, rounds=2, radius=0.05)
     opts.update(kw)
     return fm.DANCE(model, **opts)
 
@@ -75,9 +75,9 @@ def test_metadata_counts_and_fallbacks():
     assert md["n_masks"] == 16 and md["n_decoys"] == 32 and md["layer"] == "4"
     for f, k in zip(md["feasible_fraction"], md["n_fallback"]):
         assert f == pytest.approx(1 - k / 32) and 0 < f <= 1
-    assert all(dev <= e * (1 + 1e-5) for dev, e in zip(md["layer_deviation"], md["epsilon"]))
+    assert all(dev <= e * (1 + 1e-5) for dev, e in zip(md["layer_deviation"], md["radius"]))
     assert all(v > 0 for v in md["mean_abs_delta"])
-    tight = dance(model, epsilon=1e-7, steps=2, rounds=1)  # (almost) nothing is feasible
+    tight = dance(model, radius=1e-7, steps=2, rounds=1)  # (almost) nothing is feasible
     tight(x)
     assert max(tight.metadata["feasible_fraction"]) < max(md["feasible_fraction"])
 
@@ -89,7 +89,7 @@ def test_range_is_nonnegative_and_zero_on_a_linear_model_with_saliency():
         assert z.shape == x.shape and bool((z >= 0).all()) and float(z.max()) > 0
     torch.manual_seed(0)
     linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).eval()
-    d = fm.DANCE(linear, "saliency", layer="1", patch=2, steps=6, epsilon=0.05)
+    d = fm.DANCE(linear, "saliency", layer="1", patch=2, steps=6, radius=0.05)
     z = d(x)
     assert max(d.metadata["feasible_fraction"]) > 0.3  # decoys really moved
     assert torch.equal(z, torch.zeros_like(z))
@@ -192,7 +192,76 @@ def test_default_layers_and_bad_inputs():
         fm.DANCE(model, "dance", layer="4")
     with pytest.raises(fm.InvalidInputError, match="patch=9"):
         fm.DANCE(model, layer="4", patch=9)(x)
-    with pytest.raises(fm.InvalidInputError, match="input_range"):
+    with pytest.raises(fm.InvalidInputError, match="outside bounds"):
         fm.DANCE(model, layer="4")(x + 2)
+    with pytest.raises(ValueError, match="bounds"):
+        fm.DANCE(model, layer="4", bounds=(1.0, 0.0))(x)
     with pytest.raises(ValueError, match="no Conv2d"):
         fm.DANCE(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)))
+
+
+def test_old_option_names_warn_and_give_identical_results():
+    model, x = small_cnn(), images()
+    new = fm.DANCE(model, layer="4", patch=2, stride=2, steps=4, rounds=1, radius=0.03,
+                   relative_radius=False, bounds=(-0.5, 1.5))
+    with pytest.warns(DeprecationWarning) as caught:
+        old = fm.DANCE(model, layer="4", patch=2, stride=2, steps=4, rounds=1, epsilon=0.03,
+                       relative_epsilon=False, input_range=(-0.5, 1.5))
+    assert sorted(str(w.message) for w in caught) == [
+        "DANCE: 'epsilon' is deprecated, use 'radius'",
+        "DANCE: 'input_range' is deprecated, use 'bounds'",
+        "DANCE: 'relative_epsilon' is deprecated, use 'relative_radius'"]
+    assert torch.equal(old(x), new(x))
+    assert torch.equal(old.decoys(x), new.decoys(x))
+    assert old.metadata["radius"] == new.metadata["radius"] == pytest.approx([0.03, 0.03])
+    with pytest.raises(TypeError, match="'radius' only"):
+        fm.DANCE(model, layer="4", radius=0.1, epsilon=0.1)
+    assert fm.DANCE(model, layer="4").batch_size == fm.core.batching.DEFAULT_BATCH_SIZE
+
+
+def test_per_channel_bounds():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 8 * 8, 3)).eval()
+    x = images(c=3)
+    opts = dict(layer="1", patch=2, stride=2, steps=6, rounds=2, radius=0.2)
+    scalar = fm.DANCE(model, bounds=(0.0, 1.0), **opts)
+    channels = fm.DANCE(model, bounds=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]), **opts)
+    assert torch.equal(scalar.decoys(x), channels.decoys(x))  # scalars keep their numbers
+    lo, hi = torch.tensor([0.0, -0.2, 0.1]), torch.tensor([1.0, 0.9, 0.7])
+    xb = torch.minimum(torch.maximum(x, lo.view(1, 3, 1, 1)), hi.view(1, 3, 1, 1))
+    for kind in ("optimised", "constant"):
+        xt = fm.DANCE(model, bounds=(lo, hi), decoys=kind, size=0.5, **opts).decoys(xb)
+        lo5, hi5 = lo.view(1, 1, 3, 1, 1), hi.view(1, 1, 3, 1, 1)
+        assert bool((xt >= lo5 - 1e-6).all() and (xt <= hi5 + 1e-6).all())  # x + (lo − x)
+        at_hi = ((xt - hi5).abs() < 1e-6) & (xb[:, None] < hi5 - 1e-3)
+        assert bool(at_hi[:, :, 2].any())  # channel 2 is pushed up to its own bound 0.7
+        assert not bool(((xt - 1.0).abs() < 1e-6)[:, :, 2].any())  # never to the scalar 1
+    outside = xb.clone()
+    outside[1, 2, 0, 0] = 0.75  # inside [0, 1], outside channel 2's [0.1, 0.7]
+    with pytest.raises(fm.InvalidInputError, match="sample 1, channel 2"):
+        fm.DANCE(model, bounds=(lo, hi), **opts)(outside)
+
+
+def test_spatial_is_fixed_at_construction():
+    model, x = small_cnn(), images()
+    pixel = dance(model, steps=2, rounds=1)
+    spatial = dance(model, base="gradcam", base_options={"layer": "2"}, steps=2, rounds=1)
+    assert pixel.spatial is False and spatial.spatial is True  # before any call
+    for _ in range(2):
+        assert pixel(x).shape == x.shape and spatial(x).shape == (2, 1, 8, 8)
+        assert pixel.spatial is False and spatial.spatial is True
+
+
+def test_decoys_go_through_the_prelude():
+    model, x = small_cnn(), images()
+    d = dance(model, steps=2, rounds=1)
+    before = fingerprint(model)
+    with pytest.raises(fm.InvalidInputError, match="NaN"):
+        d.decoys(torch.full_like(x, float("nan")))
+    with pytest.raises(ValueError, match="out of range"):
+        d.decoys(x, target=10_000)
+    with pytest.raises(ValueError, match="2 samples"):
+        d.decoys(x, target=[0, 1, 2])
+    assert_same_fingerprint(before, fingerprint(model))
+    assert d.decoys(x.double()).dtype == torch.float64  # cast to the model dtype and back

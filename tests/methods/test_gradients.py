@@ -35,8 +35,8 @@ def test_integrated_gradients_matches_captum(method, resnet18, x_resnet):
     n_steps = 6
     for _, model, x in _models(resnet18, x_resnet):
         baseline = torch.full_like(x, 0.25)
-        ours = fm.IntegratedGradients(model, baselines=baseline, n_steps=n_steps, method=method,
-                                      batch_size=5)(x, target=3)
+        ours = fm.IntegratedGradients(model, baseline=baseline, n_steps=n_steps,
+                                      integration=method, batch_size=5)(x, target=3)
         ref = captum_attr.IntegratedGradients(model).attribute(
             x, baselines=baseline, target=3, n_steps=n_steps, method=method)
         if method == "riemann_trapezoid":  # Captum's weights sum to (n-1)/n, see the docs
@@ -49,7 +49,7 @@ def test_integrated_gradients_completeness():
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Softplus(), nn.Flatten(),
                           nn.Linear(6 * 8 * 8, 4), nn.Tanh()).double().eval()
     x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
-    explainer = fm.IntegratedGradients(model, baselines=0.1, n_steps=64, convergence_delta=True)
+    explainer = fm.IntegratedGradients(model, baseline=0.1, n_steps=64, convergence_delta=True)
     attr = explainer(x, target=[0, 1, 2])
     with torch.no_grad():
         idx = torch.arange(3)
@@ -61,12 +61,12 @@ def test_integrated_gradients_completeness():
 def test_integrated_gradients_on_linear_model_is_exact():
     lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5)).eval()
     x = torch.rand(2, 3, 4, 4)
-    attr = fm.IntegratedGradients(lin, n_steps=3, method="riemann_left")(x, target=4)
+    attr = fm.IntegratedGradients(lin, n_steps=3, integration="riemann_left")(x, target=4)
     torch.testing.assert_close(attr, x * lin[1].weight[4].view(1, 3, 4, 4))
 
 
 def test_baseline_forms(cnn, x_small):
-    ig = lambda b: fm.IntegratedGradients(cnn, baselines=b, n_steps=4)(x_small, target=0)  # noqa: E731
+    ig = lambda b: fm.IntegratedGradients(cnn, baseline=b, n_steps=4)(x_small, target=0)  # noqa: E731
     full = torch.full_like(x_small, 0.5)
     torch.testing.assert_close(ig(0.5), ig(full))
     torch.testing.assert_close(ig(full[0]), ig(full))
@@ -146,7 +146,29 @@ def test_in_place_and_reused_relu(resnet18, x_resnet):
 def test_integration_rule_via_explain_and_class(cnn, x_small):
     a = fm.explain(cnn, x_small, method="integrated_gradients", integration="riemann_left",
                    n_steps=4)
-    b = fm.IntegratedGradients(cnn, method="riemann_left", n_steps=4)(x_small)
-    c = fm.get_explainer(cnn, "integrated_gradients", method="left", n_steps=4)(x_small)
+    b = fm.IntegratedGradients(cnn, integration="riemann_left", n_steps=4)(x_small)
+    with pytest.warns(DeprecationWarning, match="'method' is deprecated, use 'integration'"):
+        c = fm.get_explainer(cnn, "integrated_gradients", method="left", n_steps=4)(x_small)
     assert torch.equal(a, b) and torch.equal(a, c)
     assert not torch.equal(a, fm.explain(cnn, x_small, method="integrated_gradients", n_steps=4))
+
+
+def test_integrated_gradients_old_names_warn_and_give_identical_results(cnn, x_small):
+    new = fm.IntegratedGradients(cnn, baseline=0.3, integration="riemann_right", n_steps=5)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = fm.IntegratedGradients(cnn, baselines=0.3, method="riemann_right", n_steps=5)
+    assert sorted(str(w.message) for w in caught) == [
+        "IntegratedGradients: 'baselines' is deprecated, use 'baseline'",
+        "IntegratedGradients: 'method' is deprecated, use 'integration'"]
+    assert torch.equal(old(x_small, target=2), new(x_small, target=2))
+    assert old.integration == new.integration == "riemann_right" and old.baseline == 0.3
+    with pytest.deprecated_call(match="IntegratedGradients.method is deprecated"):
+        assert old.method == "riemann_right"
+    with pytest.deprecated_call(match="IntegratedGradients.baselines is deprecated"):
+        assert old.baselines == 0.3
+    with pytest.warns(DeprecationWarning):
+        via_explain = fm.explain(cnn, x_small, "integrated_gradients", 2, baselines=0.3,
+                                 integration="riemann_right", n_steps=5)
+    assert torch.equal(via_explain, new(x_small, target=2))
+    with pytest.raises(TypeError, match="'integration' only"):
+        fm.IntegratedGradients(cnn, method="left", integration="left")

@@ -8,7 +8,7 @@ import faithmap as fm
 from model_checks import assert_same_fingerprint, fingerprint
 
 FAST = {"integrated_gradients": {"n_steps": 3}, "smoothgrad": {"n_samples": 2},
-        "vargrad": {"n_samples": 2}, "neflag": {"n_points": 2, "steps": 2},
+        "vargrad": {"n_samples": 2}, "neflag": {"n_samples": 2, "steps": 2},
         "bsm": {"steps": 5, "cw_steps": 5},
         "big": {"steps": 5, "cw_steps": 5, "n_steps": 3},
         "boundary_smoothgrad": {"steps": 5, "cw_steps": 5, "n_samples": 2},
@@ -33,3 +33,14 @@ def test_repeated_calls_are_identical(cnn, x_small):
     for method in fm.available_methods():
         explainer = fm.get_explainer(cnn, method, **FAST.get(method, {}))
         assert torch.equal(explainer(x_small), explainer(x_small))
+
+
+@pytest.mark.parametrize("method", fm.available_methods())
+def test_spatial_is_fixed_at_construction(method, cnn, x_small):
+    """``Explainer.spatial`` is decided in ``__init__`` and matches every call's map shape."""
+    explainer = fm.get_explainer(cnn, method, **FAST.get(method, {}))
+    spatial = explainer.spatial
+    for x in (x_small, x_small[:1]):
+        attr = explainer(x)
+        assert explainer.spatial is spatial
+        assert attr.shape == ((len(x), 1, *x.shape[2:]) if spatial else x.shape)

@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn.functional import cosine_similarity
 
 import faithmap as fm
-from faithmap.methods.neflag import flux_terms
+from faithmap.core.targets import Target
+from faithmap.methods.neflag import flux_terms, score_gradient
 from model_checks import assert_same_fingerprint, fingerprint
 from tiny_models import tiny_cnn
 
@@ -30,12 +31,12 @@ def _smooth_cnn() -> nn.Module:
 @pytest.mark.parametrize("n", [1, 10, 20])
 def test_linear_logit_attribution_is_the_weight(n):
     model, x = _linear(), _x_inside()
-    attr = fm.NeFLAG(model, n_points=n, score="logit", radius=0.2, seed=n)(x, 1)
+    attr = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n)(x, 1)
     w = model[1].weight[1].detach()
     cos = cosine_similarity(attr.flatten(1), w[None], dim=1)
     assert bool((cos > 0.99).all()), cos
     # every search point lowers the logit: all n points used, flux = w·n ≈ -‖w‖
-    explainer = fm.NeFLAG(model, n_points=n, score="logit", radius=0.2, seed=n)
+    explainer = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n)
     explainer(x, 1)
     assert explainer.metadata["points_used"].tolist() == [n] * len(x)
     assert torch.allclose(explainer.metadata["mean_flux"], -w.norm().expand(len(x)), rtol=0.02)
@@ -45,7 +46,7 @@ def test_linear_probability_binary_is_the_weight_difference():
     # ∇p_c = p_c(1 − p_c)(w_c − w_other): the field's direction is uniform for two classes
     # (for K > 2 it is w_c − Σ_k p_k w_k, which moves with z, so A is not ∝ w_c).
     model, x = _linear(classes=2), _x_inside()
-    attr = fm.NeFLAG(model, n_points=10, radius=0.2)(x, 0)
+    attr = fm.NeFLAG(model, n_samples=10, radius=0.2)(x, 0)
     w = model[1].weight.detach()
     cos = cosine_similarity(attr.flatten(1), (w[0] - w[1])[None], dim=1)
     assert bool((cos > 0.99).all()), cos
@@ -54,7 +55,7 @@ def test_linear_probability_binary_is_the_weight_difference():
 def test_linear_elementwise_is_the_cubed_weight():
     # per-feature flux min(0, w_j n_j) n_j with n ≈ −w/‖w‖ gives w_j³/‖w‖²
     model, x = _linear(), _x_inside()
-    attr = fm.NeFLAG(model, n_points=10, score="logit", mode="elementwise", radius=0.2)(x, 2)
+    attr = fm.NeFLAG(model, n_samples=10, score="logit", mode="elementwise", radius=0.2)(x, 2)
     w = model[1].weight[2].detach()
     assert bool((cosine_similarity(attr.flatten(1), (w**3)[None], dim=1) > 0.99).all())
     big = w.abs() > 0.2 * w.abs().max()
@@ -70,7 +71,7 @@ def test_points_within_radius_and_box(norm):
     x[:, 1] = x[:, 1].clamp(0.1, 1.0)
     x[:, 2] = x[:, 2].clamp(0.0, 0.9)
     radius = 1.5 if norm == "l2" else 0.3
-    explainer = fm.NeFLAG(tiny_cnn(), n_points=4, steps=4, radius=radius, norm=norm,
+    explainer = fm.NeFLAG(tiny_cnn(), n_samples=4, steps=4, radius=radius, norm=norm,
                           bounds=(low, high), keep_points=True, batch_size=5)
     explainer(x)
     z = explainer.metadata["points"]
@@ -84,12 +85,12 @@ def test_points_within_radius_and_box(norm):
 
 
 def test_default_radius_and_out_of_box_inputs():
-    explainer = fm.NeFLAG(tiny_cnn(), n_points=1, steps=1)
+    explainer = fm.NeFLAG(tiny_cnn(), n_samples=1, steps=1)
     explainer(torch.rand(2, 3, 16, 16))
     assert torch.allclose(explainer.metadata["radius"], torch.full((2,), 0.05 * (3 * 256) ** 0.5))
     with pytest.raises(fm.InvalidInputError, match=r"outside bounds.*bounds=None"):
         explainer(torch.rand(2, 3, 16, 16) * 2 - 0.5)
-    free = fm.NeFLAG(tiny_cnn(), n_points=1, steps=1, bounds=None)
+    free = fm.NeFLAG(tiny_cnn(), n_samples=1, steps=1, bounds=None)
     x = torch.rand(2, 3, 16, 16) * 4 - 2
     free(x)
     span = x.flatten(1).max(1).values - x.flatten(1).min(1).values
@@ -102,7 +103,7 @@ def test_default_radius_and_out_of_box_inputs():
 def test_matches_literal_loop(mode, norm, score):
     model = _smooth_cnn()
     x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    opts = dict(n_points=3, radius=0.8 if norm == "l2" else 0.15, steps=3, score=score,
+    opts = dict(n_samples=3, radius=0.8 if norm == "l2" else 0.15, steps=3, score=score,
                 mode=mode, norm=norm, seed=11)
     explainer = fm.NeFLAG(model, keep_points=True, batch_size=4, **opts)
     attr = explainer(x, [0, 2])
@@ -126,7 +127,7 @@ def test_only_negative_flux_points_contribute():
 
 def test_metadata_counts_negative_flux_points():
     model, x = tiny_cnn(), torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
-    explainer = fm.NeFLAG(model, n_points=5, steps=2, score="logit", keep_points=True)
+    explainer = fm.NeFLAG(model, n_samples=5, steps=2, score="logit", keep_points=True)
     explainer(x)
     z = explainer.metadata["points"].flatten(0, 1)
     rows = torch.arange(15) // 5
@@ -143,7 +144,7 @@ def test_metadata_counts_negative_flux_points():
 def test_seeded_and_batch_invariant():
     model = tiny_cnn()
     x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(6))
-    opts = dict(n_points=3, steps=3, start=0.5)
+    opts = dict(n_samples=3, steps=3, start=0.5)
     a = fm.NeFLAG(model, seed=7, batch_size=2, **opts)(x)
     assert torch.equal(a, fm.NeFLAG(model, seed=7, batch_size=2, **opts)(x))
     assert not torch.allclose(a, fm.NeFLAG(model, seed=8, batch_size=2, **opts)(x))
@@ -162,7 +163,7 @@ def test_model_unchanged_and_registry():
     model = tiny_cnn()
     model.conv1.weight.grad = torch.ones_like(model.conv1.weight)
     before = fingerprint(model)
-    attr = fm.explain(model, torch.rand(2, 3, 16, 16), method="neflag", n_points=2, steps=2)
+    attr = fm.explain(model, torch.rand(2, 3, 16, 16), method="neflag", n_samples=2, steps=2)
     assert attr.shape == (2, 3, 16, 16) and not attr.requires_grad
     assert_same_fingerprint(before, fingerprint(model))
     assert "neflag" in fm.available_methods()
@@ -170,9 +171,9 @@ def test_model_unchanged_and_registry():
 
 
 @pytest.mark.parametrize("opts,match", [
-    ({"n_points": 0}, "n_points must be a positive int"),
-    ({"n_points": -2}, "n_points must be a positive int"),
-    ({"n_points": 2.5}, "n_points must be a positive int"),
+    ({"n_samples": 0}, "n_samples must be a positive int"),
+    ({"n_samples": -2}, "n_samples must be a positive int"),
+    ({"n_samples": 2.5}, "n_samples must be a positive int"),
     ({"steps": 0}, "steps must be a positive int"),
     ({"radius": 0.0}, "radius must be a positive number"),
     ({"radius": -1.0}, "radius must be a positive number"),
@@ -190,7 +191,48 @@ def test_bad_options(opts, match):
 
 def test_bad_bounds_at_call():
     x = torch.rand(1, 3, 16, 16)
-    with pytest.raises(ValueError, match="low must be <= high"):
-        fm.NeFLAG(tiny_cnn(), bounds=(1.0, 0.0), n_points=1, steps=1)(x)
-    with pytest.raises(ValueError, match="does not broadcast"):
-        fm.NeFLAG(tiny_cnn(), bounds=(torch.zeros(2, 5), 1.0), n_points=1, steps=1)(x)
+    with pytest.raises(ValueError, match="bounds need lo < hi"):
+        fm.NeFLAG(tiny_cnn(), bounds=(1.0, 0.0), n_samples=1, steps=1)(x)
+    with pytest.raises(ValueError, match="scalar or 3 per-channel values"):
+        fm.NeFLAG(tiny_cnn(), bounds=(torch.zeros(2, 5), 1.0), n_samples=1, steps=1)(x)
+    with pytest.raises(ValueError, match="bounds hi must be finite"):
+        fm.NeFLAG(tiny_cnn(), bounds=(0.0, float("inf")), n_samples=1, steps=1)(x)
+
+
+def test_old_n_points_warns_and_gives_identical_results():
+    model, x = tiny_cnn(), torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    new = fm.NeFLAG(model, n_samples=3, steps=2, seed=4)
+    with pytest.deprecated_call(match="'n_points' is deprecated, use 'n_samples'"):
+        old = fm.NeFLAG(model, n_points=3, steps=2, seed=4)
+    assert old.n_samples == 3
+    assert torch.equal(old(x), new(x))
+    with pytest.deprecated_call(match="NeFLAG.n_points is deprecated"):
+        assert new.n_points == 3
+    with pytest.deprecated_call():
+        via = fm.explain(model, x, method="neflag", n_points=3, steps=2, seed=4)
+    assert torch.equal(via, new(x))
+    with pytest.raises(TypeError, match="pass 'n_samples' only"):
+        fm.NeFLAG(model, n_points=3, n_samples=3)
+
+
+def test_score_gradient_is_the_input_gradient_of_the_score():
+    model = _smooth_cnn()
+    z = torch.rand(4, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    target, rows = Target([0, 2], 2), torch.tensor([0, 0, 1, 1])
+    for score in ("logit", "probability"):
+        leaf = z.clone().requires_grad_(True)
+        out = model(leaf)
+        out = out.softmax(1) if score == "probability" else out
+        (want,) = torch.autograd.grad(out[torch.arange(4), torch.tensor([0, 0, 2, 2])].sum(),
+                                      leaf)
+        got = score_gradient(model, z, target, rows, score)
+        assert torch.equal(got, want) or torch.allclose(got, want, rtol=1e-12, atol=1e-15)
+        assert not got.requires_grad
+
+
+def test_prelude_rejects_bad_inputs_and_devices():
+    explainer = fm.NeFLAG(tiny_cnn(), n_samples=1, steps=1)
+    with pytest.raises(fm.InvalidInputError, match="NaN"):
+        explainer(torch.full((1, 3, 16, 16), float("nan")))
+    with pytest.raises(fm.InvalidInputError, match="model's parameters are on meta"):
+        fm.NeFLAG(tiny_cnn().to("meta"), n_samples=1, steps=1)(torch.rand(1, 3, 16, 16))

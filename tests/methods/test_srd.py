@@ -310,3 +310,43 @@ def test_head_start_needs_no_cut():
     torch.manual_seed(0)
     m, x = BranchLast().eval(), torch.rand(2, 3, 8, 8)
     _close(SRD(m)(x, 1).sum((1, 2, 3)), m(x)[:, 1].detach())
+
+
+def test_erf_and_apop_go_through_the_prelude(cnn):
+    from faithmap.core.errors import InvalidInputError
+    from faithmap.methods.srd import apop_predict
+
+    x = torch.rand(2, 3, 16, 16)
+    nan = torch.full_like(x, float("nan"))
+    before = fingerprint(cnn)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        SRD(cnn).erf(nan, "relu_2", (3, 3))
+    with pytest.raises(KeyError, match="unknown layer"):  # raised inside the guard
+        SRD(cnn).erf(x, "nope", (3, 3))
+    with pytest.raises(InvalidInputError, match="x .*NaN|NaN.*x"):
+        apop_predict(cnn, nan, x)
+    with pytest.raises(InvalidInputError, match="pattern_from"):
+        apop_predict(cnn, x, nan)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        apop_predict(lambda t: t, x)
+    with pytest.raises(ValueError, match="differ"):
+        apop_predict(cnn, x, x[:1])
+    assert_same_fingerprint(before, fingerprint(cnn))
+    assert SRD(cnn).erf(x.double(), "relu_2", (3, 3)).dtype == torch.float64
+    assert SRD(cnn).spatial is True and SRD(cnn, per_channel=True).spatial is False
+
+
+def test_bias_share_chunks_do_not_change_the_map(cnn, monkeypatch):
+    """bias_share chunks samples and positions through core.batching; tiny chunks (one
+    sample, a few positions each) give the same map as one chunk."""
+    import faithmap.methods.srd.rules as rules
+
+    x = torch.rand(3, 3, 16, 16)
+    whole = SRD(cnn)(x, [0, 1, 2])
+    monkeypatch.setattr(rules, "_CHUNK_ELEMENTS", 200)
+    calls = []
+    original = rules.chunks
+    monkeypatch.setattr(rules, "chunks", lambda *a: calls.append(a) or original(*a))
+    chunked = SRD(cnn)(x, [0, 1, 2])
+    assert any(step < total for total, step in calls)  # really chunked
+    _close(chunked, whole)

@@ -109,7 +109,7 @@ def test_normalize_passes_relevance_and_sets_the_box():
         assert explainer.metadata["relevance_ratio"] == pytest.approx([1.0, 1.0], abs=2e-3)
     from faithmap.methods.zennit_adapter import _box
 
-    low, high = _box(model, (0.0, 1.0), 1)
+    low, high = _box(model, (0.0, 1.0), x)
     mean, std = model.normalize.mean.item(), model.normalize.std.item()
     assert mean == pytest.approx(0.1307, abs=1e-3) and std == pytest.approx(0.3081, abs=1e-3)
     assert low.item() == pytest.approx(-mean / std)
@@ -140,7 +140,52 @@ def test_bad_arguments(cnn):
         fm.from_zennit("Nope", cnn)
     with pytest.raises(TypeError, match="zennit composite"):
         fm.from_zennit(nn.ReLU, cnn)
-    with pytest.raises(ValueError, match="input_bounds"):
-        fm.from_zennit("EpsilonGammaBox", cnn, input_bounds=(1.0, 0.0))
+    with pytest.raises(ValueError, match="bounds"):
+        fm.from_zennit("EpsilonGammaBox", cnn, bounds=(1.0, 0.0))
+    with pytest.raises(ValueError, match="bounds"):
+        fm.from_zennit("EpsilonGammaBox", cnn, bounds=([0.0, 0.0], [1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="pair"):
+        fm.from_zennit("EpsilonGammaBox", cnn, bounds=0.5)
     with pytest.raises(ValueError, match="canonizers"):
         fm.from_zennit("EpsilonPlus", cnn, canonizers="some")
+
+
+def test_old_bounds_name_warns_and_gives_identical_results(cnn, x_small):
+    new = fm.from_zennit("EpsilonGammaBox", cnn, bounds=(-0.5, 1.5))
+    with pytest.warns(DeprecationWarning, match="'input_bounds' is deprecated, use 'bounds'"):
+        old = fm.from_zennit("EpsilonGammaBox", cnn, input_bounds=(-0.5, 1.5))
+    assert torch.equal(old(x_small), new(x_small))
+    assert not torch.equal(new(x_small), fm.from_zennit("EpsilonGammaBox", cnn)(x_small))
+    with pytest.deprecated_call(match="ZennitExplainer.input_bounds is deprecated"):
+        assert old.input_bounds == (-0.5, 1.5) == old.bounds
+
+
+def test_per_channel_bounds_are_pushed_through_normalize():
+    from faithmap.core.modules import Normalize
+    from faithmap.methods.zennit_adapter import _box
+
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    torch.manual_seed(2)
+    model = nn.Sequential(Normalize(mean, std), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).eval()
+    x = torch.rand(2, 3, 8, 8)
+    lo, hi = [0.0, 0.1, 0.2], [1.0, 0.9, 0.8]
+    low, high = _box(model, (lo, hi), x)
+    assert low.shape == high.shape == (1, 3, 1, 1)
+    for c in range(3):
+        assert low[0, c].item() == pytest.approx((lo[c] - mean[c]) / std[c])
+        assert high[0, c].item() == pytest.approx((hi[c] - mean[c]) / std[c])
+    scalar = fm.from_zennit("EpsilonGammaBox", model)(x)
+    channels = fm.from_zennit("EpsilonGammaBox", model, bounds=([0.0] * 3, [1.0] * 3))(x)
+    assert torch.equal(scalar, channels)  # scalars keep their numbers
+    own = fm.from_zennit("EpsilonGammaBox", model, bounds=(lo, hi))(x)
+    assert own.shape == x.shape and not torch.equal(own, scalar)
+
+
+def test_batch_size_chunks_samples(cnn, x_small):
+    assert fm.from_zennit("EpsilonPlusFlat", cnn).batch_size == fm.core.batching.DEFAULT_BATCH_SIZE
+    whole = fm.from_zennit("EpsilonPlusFlat", cnn, batch_size=None)
+    chunked = fm.from_zennit("EpsilonPlusFlat", cnn, batch_size=3)
+    torch.testing.assert_close(chunked(x_small), whole(x_small), rtol=1e-5, atol=1e-7)
+    assert chunked.metadata["relevance_ratio"] == pytest.approx(whole.metadata["relevance_ratio"])
+    assert chunked.metadata["target"] == whole.metadata["target"]

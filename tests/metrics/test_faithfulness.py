@@ -27,7 +27,7 @@ MODEL_METRICS = {
     "lerf_morf_gap": {"features_in_step": 16},
     "road": {"percentages": (0.2, 0.6)},
     "fidelity": {},
-    "faithfulness_correlation": {"n_runs": 6, "subset_size": 20},
+    "faithfulness_correlation": {"n_samples": 6, "subset_size": 20},
 }
 HIGHER_IS_BETTER = {"deletion": False, "insertion": True, "insertion_deletion": True,
                     "pixel_flipping": False, "lerf_morf_gap": True, "road": False,
@@ -77,7 +77,7 @@ def test_deletion_insertion_exact_on_2x2():
     # trapezoid: 0.25·((7+1)/2 + (1−1)/2 + (−1−2)/2 + (−2+0)/2) = 0.375
     assert ff.deletion(model, X22, a, 0, step=1, score="logit").item() == pytest.approx(0.375)
     # insertion onto zeros: 0, 6, 8, 9, 7 → 0.25·(3 + 7 + 8.5 + 8) = 6.625
-    ins = ff.insertion(model, X22, a, 0, step=1, substrate="zeros", score="logit")
+    ins = ff.insertion(model, X22, a, 0, step=1, baseline="zeros", score="logit")
     assert ins.item() == pytest.approx(6.625)
     # step 3: 0, 3, 4 pixels removed → 7, −2, 0 at x = 0, 0.75, 1
     d3 = ff.deletion(model, X22, a, 0, step=3, score="logit")
@@ -111,10 +111,10 @@ def test_ties_break_by_row_major_index():
 def test_substrates():
     x = torch.rand(2, 3, 8, 8)
     model, a = linear_model(torch.ones(3 * 64)), torch.rand(2, 3, 8, 8)
-    _, c = ff.perturbation_curve(model, x, a, 0, mode="deletion", substrate="mean", step=8,
+    _, c = ff.perturbation_curve(model, x, a, 0, mode="deletion", baseline="mean", step=8,
                                  score="logit")
     assert torch.allclose(c[:, -1], x.sum(dim=(1, 2, 3)), atol=1e-4)  # the mean image sums alike
-    _, c = ff.perturbation_curve(model, x, a, 0, mode="insertion", substrate="blur", step=8,
+    _, c = ff.perturbation_curve(model, x, a, 0, mode="insertion", baseline="blur", step=8,
                                  score="logit")
     blurred = nn.functional.conv2d(x.view(6, 1, 8, 8), _gauss(), padding=5).sum(dim=(1, 2, 3))
     assert torch.allclose(c[:, 0], blurred.view(2, 3).sum(1), atol=1e-4)
@@ -154,7 +154,7 @@ def _literal_deletion_curve(model, x, a, target, step, insert):
 def test_curve_matches_literal_reference(cnn, x_small, insert):
     a = torch.randn(x_small.shape, generator=torch.Generator().manual_seed(3))
     target = [0, 1, 2, 3]
-    _, ours = ff.perturbation_curve(cnn, x_small, a, target, step=7, substrate="zeros",
+    _, ours = ff.perturbation_curve(cnn, x_small, a, target, step=7, baseline="zeros",
                                     mode="insertion" if insert else "deletion")
     ref = _literal_deletion_curve(cnn, x_small, a, target, 7, insert)
     assert torch.allclose(ours, ref, atol=1e-5)
@@ -402,8 +402,8 @@ def test_model_unchanged_and_errors(name, cnn, x_small):
 
 def test_bad_options(cnn, x_small):
     a = torch.rand(4, 1, 16, 16)
-    with pytest.raises(ValueError, match="substrate"):
-        ff.deletion(cnn, x_small, a, substrate="noise")
+    with pytest.raises(ValueError, match="baseline"):
+        ff.deletion(cnn, x_small, a, baseline="noise")
     with pytest.raises(ValueError, match="step"):
         ff.deletion(cnn, x_small, a, step=0)
     with pytest.raises(ValueError, match="mode"):
@@ -425,3 +425,77 @@ def test_default_step_gives_about_224_steps(cnn):
     model = linear_model(torch.ones(784))
     fractions, _ = ff.perturbation_curve(model, x, x, 0, score="logit")
     assert fractions.numel() == 197 and fractions[0] == 0 and fractions[-1] == 1
+
+
+# ---------------------------------------------------------------- vocabulary and prelude
+
+OLD_NAMES = [  # (function, old options, the same options under their new names)
+    ("perturbation_curve", {"targets": [0, 1, 2, 3], "substrate": "mean"},
+     {"target": [0, 1, 2, 3], "baseline": "mean"}),
+    ("deletion", {"targets": 1, "substrate": "blur"}, {"target": 1, "baseline": "blur"}),
+    ("insertion", {"targets": 2, "substrate": "zeros"}, {"target": 2, "baseline": "zeros"}),
+    ("insertion_deletion",
+     {"targets": 0, "insertion_substrate": "mean", "deletion_substrate": 0.5},
+     {"target": 0, "insertion_baseline": "mean", "deletion_baseline": 0.5}),
+    ("pixel_flipping", {"targets": 3, "features_in_step": 16},
+     {"target": 3, "features_in_step": 16}),
+    ("lerf_morf_gap", {"targets": 3, "features_in_step": 16},
+     {"target": 3, "features_in_step": 16}),
+    ("road", {"targets": 1, "percentages": (0.3,)}, {"target": 1, "percentages": (0.3,)}),
+    ("fidelity", {"targets": 4}, {"target": 4}),
+    ("faithfulness_correlation", {"targets": 2, "n_runs": 5, "subset_size": 20},
+     {"target": 2, "n_samples": 5, "subset_size": 20}),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new"), OLD_NAMES, ids=[o[0] for o in OLD_NAMES])
+def test_old_option_names_warn_and_give_identical_scores(name, old, new, cnn, x_small):
+    fn = getattr(ff, name)
+    a = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new names do not warn
+        expected = fn(cnn, x_small, a, **new)
+    with pytest.warns(DeprecationWarning) as caught:
+        got = fn(cnn, x_small, a, **old)
+    renamed = {k for k in old if k not in new}
+    assert {str(w.message).split("'")[1] for w in caught} == renamed
+    for e, g in zip(expected if isinstance(expected, tuple) else (expected,),
+                    got if isinstance(got, tuple) else (got,)):
+        assert torch.equal(e, g)
+    positional = fn(cnn, x_small, a, new["target"],
+                    **{k: v for k, v in new.items() if k != "target"})
+    assert torch.equal(positional if not isinstance(positional, tuple) else positional[1],
+                       expected if not isinstance(expected, tuple) else expected[1])
+    with pytest.raises(TypeError, match="deprecated name"):
+        fn(cnn, x_small, a, target=0, targets=0)
+
+
+def test_signatures_use_the_vocabulary():
+    import inspect
+
+    for name in [*MODEL_METRICS, "perturbation_curve"]:
+        params = list(inspect.signature(getattr(ff, name)).parameters)
+        assert params[:4] == ["model", "inputs", "attributions", "target"], name
+        assert not {"targets", "substrate", "n_runs", "epsilon", "input_range"} & set(params)
+    assert "eps" in inspect.signature(ff.fidelity).parameters  # a stabiliser of the log
+
+
+@pytest.mark.parametrize("name", list(MODEL_METRICS))
+def test_inputs_go_through_the_prelude(name, cnn, x_small):
+    """core.prelude: model type, device check, and inputs cast to the model's dtype."""
+    import copy
+
+    fn, opts = getattr(ff, name), MODEL_METRICS[name]
+    a = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(13))
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        fn(lambda t: t, x_small, a, **opts)
+    on_meta = copy.deepcopy(cnn).to("meta")
+    with pytest.raises(InvalidInputError, match="parameters are on meta"):
+        fn(on_meta, x_small, a, **opts)
+    with pytest.raises(InvalidInputError, match="inputs must be 4-D"):
+        fn(cnn, x_small[0], a, **opts)
+    with pytest.raises(TargetError, match="entries but the batch has 4"):
+        fn(cnn, x_small, a, [0, 1], **opts)
+    as_float32 = fn(cnn, x_small, a, **opts)
+    as_float64 = fn(cnn, x_small.double(), a, **opts)  # cast to the model's float32
+    assert as_float64.dtype == torch.float32 and torch.equal(as_float32, as_float64)

@@ -79,7 +79,7 @@ def test_mprt_seeded_and_explainer_forms(cnn, x):
 
 
 def test_model_independent_explainer_fails_the_sanity_check(cnn, x):
-    def edges(model, inputs, targets):  # ignores the model: MPRT must flag it (similarity 1)
+    def edges(model, inputs, target):  # ignores the model: MPRT must flag it (similarity 1)
         return inputs.roll(1, -1) - inputs
 
     a = edges(cnn, x, None)
@@ -95,7 +95,7 @@ def test_mprt_matches_quantus(cnn, x, monkeypatch):
     explainer = fm.Saliency(cnn)
     a = explainer(x)
     y = cnn(x).argmax(1)
-    ours = mprt(cnn, x, a, targets=y, explainer="saliency", seed=seed)
+    ours = mprt(cnn, x, a, target=y, explainer="saliency", seed=seed)
 
     def explain(model, inputs, targets, **kwargs):
         return fm.Saliency(model)(torch.as_tensor(inputs), torch.as_tensor(targets)).numpy()
@@ -114,7 +114,7 @@ def test_mprt_leaves_model_unchanged_and_errors(cnn, x):
     a = fm.Saliency(cnn)(x)
     mprt(cnn, x, a, explainer="saliency", similarity="ssim")
     with pytest.raises(ValueError, match="out of range"):
-        mprt(cnn, x, a, targets=99, explainer="saliency")
+        mprt(cnn, x, a, target=99, explainer="saliency")
     assert_same_fingerprint(before, fingerprint(cnn))
     with pytest.raises(ValueError, match="similarity"):
         mprt(cnn, x, a, explainer="saliency", similarity="pearson")
@@ -139,3 +139,34 @@ def test_mprt_with_layer_explainers_runs_on_the_randomised_copy(cnn, x):
         scores = mprt(cnn, x, a, explainer=explainer, seed=0)
         assert scores.shape == (3,) and bool(torch.isfinite(scores).all())
         assert bool((scores < 0.99).any())  # the map changed with the weights
+
+
+def test_old_target_name_warns_and_gives_identical_scores(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    kw = dict(explainer="saliency", layers=2, seed=1)
+    with pytest.warns(DeprecationWarning, match="'targets' is deprecated, use 'target'"):
+        old = mprt(cnn, x, a, targets=[1, 2, 3], **kw)
+    assert torch.equal(old, mprt(cnn, x, a, target=[1, 2, 3], **kw))
+    assert torch.equal(old, mprt(cnn, x, a, [1, 2, 3], **kw))  # positional form
+
+
+def test_mprt_inputs_go_through_the_prelude(cnn, x):
+    import copy
+
+    from faithmap.core.errors import ModelModeError, TargetError
+
+    a = fm.Saliency(cnn)(x)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        mprt(lambda t: t, x, a, explainer="saliency")
+    with pytest.raises(InvalidInputError, match="parameters are on meta"):
+        mprt(copy.deepcopy(cnn).to("meta"), x, a, explainer="saliency")
+    with pytest.raises(InvalidInputError, match="NaN or Inf"):
+        mprt(cnn, x * float("nan"), a, explainer="saliency")
+    with pytest.raises(TargetError, match="entries but the batch has 3"):
+        mprt(cnn, x, a, [0, 1], explainer="saliency")
+    cnn.train()
+    with pytest.raises(ModelModeError):
+        mprt(cnn, x, a, explainer="saliency")
+    cnn.eval()
+    kw = dict(explainer="saliency", layers=2)
+    assert torch.equal(mprt(cnn, x.double(), a, **kw), mprt(cnn, x, a, **kw))

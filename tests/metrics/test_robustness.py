@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import faithmap as fm
-from faithmap.core.errors import InvalidInputError
+from faithmap.core.errors import InvalidInputError, ModelModeError, TargetError
 from faithmap.core.registry import as_explain_fn as explainer_for
 from faithmap.core.targets import Target
 from faithmap.metrics.manipulation import default_region, manipulate, softplus_copy
@@ -92,7 +92,7 @@ def test_max_sensitivity_errors(cnn, x):
     with pytest.raises(InvalidInputError, match="all zero"):
         max_sensitivity(cnn, x, torch.zeros_like(a), explainer="saliency")
     with pytest.raises(ValueError, match="out of range"):
-        max_sensitivity(cnn, x, a, targets=99, explainer="saliency", n_samples=1)
+        max_sensitivity(cnn, x, a, target=99, explainer="saliency", n_samples=1)
     with pytest.raises(InvalidInputError, match="NaN"):
         max_sensitivity(cnn, x * float("nan"), a, explainer="saliency")
     with pytest.raises(ValueError, match="n_samples"):
@@ -110,8 +110,8 @@ def test_gradient_attack_keeps_label_and_ball_and_moves_explanation(cnn, x, atta
     a = explainer(x)
     target = Target(None, 3).resolve_with(cnn, x)
     x_hat, a_hat, k = manipulate(
-        cnn, x, a, target, explainer, "saliency", attack=attack, k=None, epsilon=0.05,
-        steps=4, step_size=None, target_region=None, input_range=(0.0, 1.0), beta=10.0,
+        cnn, x, a, target, explainer, "saliency", attack=attack, k=None, radius=0.05,
+        steps=4, step_size=None, target_region=None, bounds=(0.0, 1.0), beta=10.0,
         n_candidates=4, seed=0, batch_size=32)
     assert k == round(0.1 * 144)
     assert (x_hat - x).abs().max() <= 0.05 + 1e-6
@@ -120,7 +120,7 @@ def test_gradient_attack_keeps_label_and_ball_and_moves_explanation(cnn, x, atta
     assert torch.allclose(a_hat, explainer(x_hat), atol=1e-6)
     moved = (x_hat != x).flatten(1).any(1)
     assert bool(moved.any())
-    score = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.05,
+    score = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, radius=0.05,
                                 steps=4)
     assert bool((score[moved] < 1).all()) and bool((score[~moved] == 1).all())
 
@@ -128,10 +128,11 @@ def test_gradient_attack_keeps_label_and_ball_and_moves_explanation(cnn, x, atta
 def test_attack_scores_seeded_and_batch_size_invariant(cnn, x):
     for explainer in ("input_x_gradient", "gradcam"):  # gradient / random-search paths
         a = fm.get_explainer(cnn, explainer)(x)
-        kw = dict(explainer=explainer, steps=2, epsilon=0.05, n_candidates=3, seed=5)
+        kw = dict(explainer=explainer, steps=2, radius=0.05, n_candidates=3, seed=5)
         s1 = manipulation_attack(cnn, x, a, batch_size=None, **kw)
         s2 = manipulation_attack(cnn, x, a, batch_size=3, **kw)
         assert torch.allclose(s1, s2), explainer
+        assert torch.allclose(s1, manipulation_attack(cnn, x, a, batch_size=1, **kw))
         ss = manipulation_attack(cnn, x, a, score="sensitivity", **kw)
         assert torch.allclose(ss, manipulation_attack(cnn, x, a, score="sensitivity", **kw))
         assert bool((ss >= 0).all()) and bool(((s1 >= 0) & (s1 <= 1)).all())
@@ -140,10 +141,10 @@ def test_attack_scores_seeded_and_batch_size_invariant(cnn, x):
 def test_zero_budget_means_unattacked(cnn, x):
     a = fm.Saliency(cnn)(x)
     for attack in ATTACKS:
-        s = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.0,
+        s = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, radius=0.0,
                                 steps=2)
         assert torch.equal(s, torch.ones(3))
-        ss = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, epsilon=0.0,
+        ss = manipulation_attack(cnn, x, a, explainer="saliency", attack=attack, radius=0.0,
                                  steps=2, score="sensitivity")
         assert torch.equal(ss, torch.zeros(3))
 
@@ -153,7 +154,7 @@ def test_attack_runs_for_multiplied_explainers(cnn, x, explainer):
     e = fm.get_explainer(cnn, explainer, n_samples=2) if "grad" in explainer[-4:] else \
         fm.get_explainer(cnn, explainer, n_steps=3)
     a = e(x)
-    s = manipulation_attack(cnn, x, a, explainer=e, steps=2, epsilon=0.05, batch_size=4)
+    s = manipulation_attack(cnn, x, a, explainer=e, steps=2, radius=0.05, batch_size=4)
     assert s.shape == (3,) and bool(((s >= 0) & (s <= 1)).all())
 
 
@@ -177,9 +178,9 @@ def test_model_unchanged_by_robustness_metrics(cnn, x):
     max_sensitivity(cnn, x, a, explainer="saliency", n_samples=2)
     for explainer in ("saliency", "gradcam"):
         manipulation_attack(cnn, x, fm.get_explainer(cnn, explainer)(x), explainer=explainer,
-                            steps=1, epsilon=0.05, n_candidates=2)
+                            steps=1, radius=0.05, n_candidates=2)
     with pytest.raises(ValueError):
-        manipulation_attack(cnn, x, a, targets=99, explainer="saliency", steps=1)
+        manipulation_attack(cnn, x, a, target=99, explainer="saliency", steps=1)
     assert_same_fingerprint(before, fingerprint(cnn))
 
 
@@ -189,7 +190,7 @@ def test_attack_errors(cnn, x):
         manipulation_attack(cnn, x, a, explainer="saliency", attack="nope")
     with pytest.raises(ValueError, match="score"):
         manipulation_attack(cnn, x, a, explainer="saliency", score="nope")
-    with pytest.raises(InvalidInputError, match="input_range"):
+    with pytest.raises(InvalidInputError, match="outside bounds"):
         manipulation_attack(cnn, x * 3, a, explainer="saliency")
     with pytest.raises(ValueError, match="k="):
         manipulation_attack(cnn, x, a, explainer="saliency", k=10_000)
@@ -212,3 +213,138 @@ def test_metadata():
     assert manipulation_attack.higher_is_better is True
     for fn in (max_sensitivity, manipulation_attack):
         assert fn.category == "robustness" and fn.kind == "model"
+
+
+# --- vocabulary, prelude, geometry and the gradient path ----------------------------------
+
+def test_old_option_names_warn_and_give_identical_scores(cnn, x):
+    a = fm.Saliency(cnn)(x)
+    new = dict(explainer="saliency", steps=2, radius=0.05, bounds=(0.0, 1.0), target=1)
+    old = dict(explainer="saliency", steps=2, epsilon=0.05, input_range=(0.0, 1.0), targets=1)
+    with pytest.warns(DeprecationWarning) as caught:
+        got = manipulation_attack(cnn, x, a, **old)
+    assert {str(w.message).split("'")[1] for w in caught} == {"epsilon", "input_range",
+                                                              "targets"}
+    assert torch.equal(got, manipulation_attack(cnn, x, a, **new))
+    assert torch.equal(got, manipulation_attack(
+        cnn, x, a, 1, **{k: v for k, v in new.items() if k != "target"}))  # positional form
+    kw = dict(explainer="saliency", n_samples=2, seed=3)
+    with pytest.warns(DeprecationWarning, match="'targets' is deprecated"):
+        old_ms = max_sensitivity(cnn, x, a, targets=[0, 1, 2], **kw)
+    assert torch.equal(old_ms, max_sensitivity(cnn, x, a, target=[0, 1, 2], **kw))
+    assert torch.equal(old_ms, max_sensitivity(cnn, x, a, [0, 1, 2], **kw))
+    with pytest.raises(TypeError, match="deprecated name"):
+        manipulation_attack(cnn, x, a, explainer="saliency", radius=0.1, epsilon=0.1)
+
+
+def test_manipulate_old_names_warn_and_agree(cnn, x):
+    e = fm.Saliency(cnn)
+    a, target = e(x), Target(None, 3).resolve_with(cnn, x)
+    common = dict(attack="topk", k=None, steps=2, step_size=None, target_region=None,
+                  beta=10.0, n_candidates=2, seed=0, batch_size=32)
+    new = manipulate(cnn, x, a, target, e, e, radius=0.05, bounds=(0.0, 1.0), **common)
+    with pytest.warns(DeprecationWarning):
+        old = manipulate(cnn, x, a, target, e, e, epsilon=0.05, input_range=(0.0, 1.0),
+                         **common)
+    assert all(torch.equal(o, n) for o, n in zip(old[:2], new[:2])) and old[2] == new[2]
+
+
+@pytest.mark.parametrize("explainer", ["saliency", "gradcam"])
+def test_per_channel_bounds_keep_every_channel_in_its_box(cnn, x, explainer):
+    e = fm.get_explainer(cnn, explainer)
+    lo, hi = torch.tensor([0.0, 0.3, 0.1]), torch.tensor([1.0, 0.7, 0.9])
+    xb = torch.minimum(torch.maximum(x, lo.view(1, 3, 1, 1)), hi.view(1, 3, 1, 1))
+    a, target = e(xb), Target(None, 3).resolve_with(cnn, xb)
+    x_hat, _, _ = manipulate(cnn, xb, a, target, e, e, attack="topk", k=None, radius=0.2,
+                             steps=3, step_size=0.1, target_region=None,
+                             bounds=(lo.tolist(), hi.tolist()), beta=10.0, n_candidates=3,
+                             seed=0, batch_size=32)
+    assert bool((x_hat != xb).any())
+    assert bool((x_hat >= lo.view(1, 3, 1, 1)).all() & (x_hat <= hi.view(1, 3, 1, 1)).all())
+    assert (x_hat - xb).abs().max() <= 0.2 + 1e-6
+    scalar = manipulation_attack(cnn, x, e(x), explainer=e, steps=2, radius=0.05)
+    per_channel = manipulation_attack(cnn, x, e(x), explainer=e, steps=2, radius=0.05,
+                                      bounds=([0.0] * 3, [1.0] * 3))
+    assert torch.equal(scalar, per_channel)  # scalars keep today's numbers
+    with pytest.raises(InvalidInputError, match="outside bounds"):
+        manipulation_attack(cnn, x, e(x), explainer=e, bounds=(lo.tolist(), hi.tolist()))
+    with pytest.raises(ValueError, match="per-channel"):
+        manipulation_attack(cnn, x, e(x), explainer=e, bounds=([0.0, 0.0], [1.0, 1.0]))
+
+
+def test_projection_is_the_linf_ball_intersected_with_the_box(cnn, x):
+    """No bounds: only the ball; the box clips on top of it, ‖x̂ − x‖∞ ≤ radius either way."""
+    e = fm.Saliency(cnn)
+    target = Target(None, 3).resolve_with(cnn, x)
+    kw = dict(attack="topk", k=None, radius=0.3, steps=3, step_size=0.3, target_region=None,
+              beta=10.0, n_candidates=2, seed=0, batch_size=32)
+    free, _, _ = manipulate(cnn, x, e(x), target, e, e, bounds=None, **kw)
+    boxed, _, _ = manipulate(cnn, x, e(x), target, e, e, bounds=(0.0, 1.0), **kw)
+    assert (free - x).abs().max() <= 0.3 + 1e-6 and (boxed - x).abs().max() <= 0.3 + 1e-6
+    assert free.min() < 0 or free.max() > 1  # big steps leave [0, 1] without a box
+    assert boxed.min() >= 0 and boxed.max() <= 1
+
+
+ROBUSTNESS = {"max_sensitivity": dict(explainer="saliency", n_samples=2),
+              "manipulation_attack": dict(explainer="saliency", steps=1, radius=0.05)}
+
+
+@pytest.mark.parametrize("name", list(ROBUSTNESS))
+def test_inputs_go_through_the_prelude(name, cnn, x):
+    import copy
+
+    fn, opts = {"max_sensitivity": max_sensitivity,
+                "manipulation_attack": manipulation_attack}[name], ROBUSTNESS[name]
+    a = fm.Saliency(cnn)(x)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        fn(lambda t: t, x, a, **opts)
+    with pytest.raises(InvalidInputError, match="parameters are on meta"):
+        fn(copy.deepcopy(cnn).to("meta"), x, a, **opts)
+    with pytest.raises(InvalidInputError, match="inputs must be 4-D"):
+        fn(cnn, x[0], a, **opts)
+    with pytest.raises(TargetError, match="entries but the batch has 3"):
+        fn(cnn, x, a, [0, 1], **opts)
+    cnn.train()
+    with pytest.raises(ModelModeError):
+        fn(cnn, x, a, **opts)
+    cnn.eval()
+    assert torch.equal(fn(cnn, x.double(), a, **opts), fn(cnn, x, a, **opts))
+
+
+DIFFERENTIABLE = {"saliency": {}, "input_x_gradient": {}, "integrated_gradients": {"n_steps": 3},
+                  "smoothgrad": {"n_samples": 2}}
+NOT_DIFFERENTIABLE = {"vargrad": {"n_samples": 2}, "gradcam": {}}
+
+
+@pytest.mark.parametrize("name", [*DIFFERENTIABLE, *NOT_DIFFERENTIABLE])
+def test_gradient_path_exactly_when_the_explainer_is_differentiable(cnn, x, name, monkeypatch):
+    from faithmap.metrics import manipulation
+
+    taken = []
+    for path in ("_gradient_attack", "_random_search"):
+        original = getattr(manipulation, path)
+        monkeypatch.setattr(manipulation, path,
+                            lambda *args, _f=original, _p=path: taken.append(_p) or _f(*args))
+    e = fm.get_explainer(cnn, name, **{**DIFFERENTIABLE, **NOT_DIFFERENTIABLE}[name])
+    assert e.differentiable is (name in DIFFERENTIABLE)
+    s = manipulation_attack(cnn, x, e(x), explainer=e, steps=2, radius=0.05, batch_size=2)
+    assert set(taken) == {"_gradient_attack" if e.differentiable else "_random_search"}
+    per_sample = e.rows_per_sample() if e.differentiable else 8  # n_candidates' default
+    assert len(taken) == -(-3 // max(1, 2 // per_sample))  # chunks of batch_size // rows
+    assert s.shape == (3,) and bool(((s >= 0) & (s <= 1)).all())
+
+
+@pytest.mark.parametrize("name", list(DIFFERENTIABLE))
+def test_gradient_path_uses_the_explainers_own_differentiable_form(cnn, x, name):
+    """E(x) through attribute_differentiable is the explainer's map (written once), and the
+    attack objective has a non-zero input gradient through the softplus surrogate."""
+    from faithmap.metrics.manipulation import differentiable_explanation
+
+    e = fm.get_explainer(cnn, name, **DIFFERENTIABLE[name])
+    target = Target(None, 3).resolve_with(cnn, x)
+    same = differentiable_explanation(e, cnn, x, target.indices)
+    assert torch.allclose(same.detach(), e(x, target.indices), atol=1e-6)
+    leaf = x.clone().requires_grad_(True)
+    a = differentiable_explanation(e, softplus_copy(cnn, 10.0), leaf, target.indices)
+    (g,) = torch.autograd.grad(a.abs().sum(), leaf)
+    assert bool(torch.isfinite(g).all()) and bool((g != 0).any())

@@ -88,8 +88,8 @@ def test_allconv_any_size_and_grid_cells():
 
 def test_robust_model_is_more_robust(mnist_test):
     x, y = mnist_test[0][::5], mnist_test[1][::5]
-    plain = zoo.robust_accuracy(zoo.load("mnist_vgg"), x, y, eps=1.0, steps=5)
-    robust = zoo.robust_accuracy(zoo.load("mnist_vgg_robust"), x, y, eps=1.0, steps=5)
+    plain = zoo.robust_accuracy(zoo.load("mnist_vgg"), x, y, radius=1.0, steps=5)
+    robust = zoo.robust_accuracy(zoo.load("mnist_vgg_robust"), x, y, radius=1.0, steps=5)
     assert robust > plain + 0.05
     card = zoo.info("mnist_vgg_robust")
     assert card["recipe"]["adversarial"]["attack"] == "pgd_l2"

@@ -2,19 +2,21 @@
 
 x' ≈ argmin ‖x' − x‖_p subject to argmax f(x') ≠ y and lo ≤ x' ≤ hi (per channel):
 
-1. PGD sweep (:mod:`.boundary_pgd`): every sample × every eps of an ascending list in one
-   batched attack; per sample the first adversarial iterate at the smallest flipping eps.
+1. PGD sweep (:func:`.pgd.pgd_sweep`): every sample × every radius of an ascending list in
+   one batched attack; per sample the first adversarial iterate at the smallest flipping
+   radius.
 2. CW-L2 (:mod:`.cw`, L2 only by default): replaces the PGD point when closer (in ``norm``).
 3. Bisection on the segment x → x' (``refine_steps`` gradient-free forward passes, not in
    the reference pipeline): x' ← x + t(x' − x) with the smallest t ∈ (0, 1] found that still
    flips the label, so x' lies on the boundary (to 2^−refine_steps of the segment), inside
-   the eps ball and the box.
+   the radius ball and the box.
 
-Default eps list (``eps=None``): the reference radii r = [36/255, 64/255, 0.3, 0.5, 0.7,
+Default radii (``radius=None``): the reference radii r = [36/255, 64/255, 0.3, 0.5, 0.7,
 0.9, 1.1] (L2) or [1, 2, 4, …, 64]/255 (L∞), times the mean box width s = mean(hi − lo),
 then doubled until the cap s·√d (L2, d = C·H·W: the box's scale) or s (L∞) — the
 reference list is for 224×224×3 inputs, while minimal L2 distances of MNIST CNNs are 1–3.
-Rows of larger eps stop as soon as a smaller eps flips the sample, so the long tail is cheap.
+Rows of larger radii stop as soon as a smaller radius flips the sample, so the long tail is
+cheap.
 """
 
 from __future__ import annotations
@@ -26,38 +28,41 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..core.batching import map_rows
+from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
+from ..core.deprecation import renamed_attribute, renamed_options, warn_renamed
 from ..core.errors import TargetError
 from ..core.geometry import BoundsLike, Box, as_box, check_norm, norm_of
-from ..core.safety import model_guard
+from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed
-from ..core.targets import Target, TargetLike
-from ..core.validation import check_input, check_same_device, model_dtype
+from ..core.targets import TargetLike
+from ..core.validation import check_non_negative_int, check_positive_int
 from .cw import cw_l2
 from .pgd import pgd_sweep
 
-REFERENCE_EPS_L2 = (36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1)
-REFERENCE_EPS_LINF = tuple(v / 255 for v in (1, 2, 4, 8, 16, 32, 64))
+RadiusLike = float | Sequence[float] | torch.Tensor
+REFERENCE_RADII_L2 = (36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1)
+REFERENCE_RADII_LINF = tuple(v / 255 for v in (1, 2, 4, 8, 16, 32, 64))
+REFERENCE_EPS_L2, REFERENCE_EPS_LINF = REFERENCE_RADII_L2, REFERENCE_RADII_LINF  # old names
 
 
 @dataclass
 class Boundary:
     """Boundary points of a batch. Per sample: ``points`` x' (x where none found),
-    ``distances`` ‖x' − x‖ in ``norm`` (inf where none), ``found``, ``eps`` (radius of
+    ``distances`` ‖x' − x‖ in ``norm`` (inf where none), ``found``, ``radius`` (radius of
     the PGD sweep that found it; NaN for CW-only, the input itself, or none), ``attack``
     ("pgd", "cw", "input": x itself is not predicted y, or "none"), ``labels`` (class at
-    x'), ``target`` (y). ``eps_list``: the radii searched; pass counts are rows through
-    the model (one row = one sample)."""
+    x'), ``target`` (y). ``radii``: the radii searched; pass counts are rows through
+    the model (one row = one sample). ``eps``/``eps_list`` are deprecated aliases."""
 
     points: torch.Tensor
     distances: torch.Tensor
     found: torch.Tensor
-    eps: torch.Tensor
+    radius: torch.Tensor
     attack: list[str]
     labels: torch.Tensor
     target: torch.Tensor
     norm: str
-    eps_list: torch.Tensor
+    radii: torch.Tensor
     forward_backward: int = 0
     forward: int = 0
     settings: dict = field(default_factory=dict)
@@ -67,89 +72,98 @@ class Boundary:
         """Share of samples with a boundary point."""
         return float(self.found.float().mean())
 
+    eps = renamed_attribute("eps", "radius")
+    eps_list = renamed_attribute("eps_list", "radii")
 
-def default_eps(x: torch.Tensor, norm: str, box: Box) -> torch.Tensor:
-    """The default ascending eps list for inputs like ``x`` (module doc)."""
+
+def default_radii(x: torch.Tensor, norm: str, box: Box) -> torch.Tensor:
+    """The default ascending radii for inputs like ``x`` (module doc)."""
     scale = float((box[1] - box[0]).mean()) if box is not None else float(x.max() - x.min())
     scale = scale or 1.0
     cap = scale * math.sqrt(x[0].numel()) if norm == "l2" else scale
-    eps = [r * scale for r in (REFERENCE_EPS_L2 if norm == "l2" else REFERENCE_EPS_LINF)]
-    eps = [e for e in eps if e < cap]
-    while eps[-1] < cap:
-        eps.append(min(2 * eps[-1], cap))
-    return torch.tensor(eps, dtype=torch.float64)
+    radii = [r * scale for r in (REFERENCE_RADII_L2 if norm == "l2" else REFERENCE_RADII_LINF)]
+    radii = [r for r in radii if r < cap]
+    while radii[-1] < cap:
+        radii.append(min(2 * radii[-1], cap))
+    return torch.tensor(radii, dtype=torch.float64)
 
 
-def check_eps(eps: float | Sequence[float] | torch.Tensor) -> torch.Tensor:
-    """A sorted, de-duplicated float64 eps list; every value finite and > 0."""
-    t = torch.as_tensor(eps, dtype=torch.float64).flatten()
+def check_radii(radius: RadiusLike) -> torch.Tensor:
+    """A sorted, de-duplicated float64 list of radii; every value finite and > 0."""
+    t = torch.as_tensor(radius, dtype=torch.float64).flatten()
     if t.numel() == 0:
-        raise ValueError("eps must hold at least one radius")
+        raise ValueError("radius must hold at least one radius")
     if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
-        raise ValueError(f"eps values must be finite and > 0, got {t.tolist()}")
+        raise ValueError(f"radius values must be finite and > 0, got {t.tolist()}")
     return t.unique()
 
 
-def _positive_int(name: str, v: object, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
-    return v
+def default_eps(x: torch.Tensor, norm: str, box: Box) -> torch.Tensor:
+    """Deprecated: use :func:`default_radii`."""
+    warn_renamed("default_eps", "default_radii")
+    return default_radii(x, norm, box)
 
 
+def check_eps(eps: RadiusLike) -> torch.Tensor:
+    """Deprecated: use :func:`check_radii`."""
+    warn_renamed("check_eps", "check_radii")
+    return check_radii(eps)
+
+
+@renamed_options(eps="radius")
 def find_boundary(
     model: nn.Module, x: torch.Tensor, target: TargetLike = None, *, norm: str = "l2",
-    eps: float | Sequence[float] | torch.Tensor | None = None, steps: int = 40,
+    radius: RadiusLike | None = None, steps: int = 40,
     step_scale: float = 2.5, cw_steps: int | None = None, cw_lr: float = 1e-2,
     cw_c: float = 1.0, refine_steps: int = 10, bounds: BoundsLike | None = (0.0, 1.0),
     random_start: bool = True, early_stop: bool = True, seed: SeedLike = 0,
-    batch_size: int | None = None,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> Boundary:
     """The closest point x' to each sample of ``x`` whose predicted class differs from
     ``target`` (default: the predicted class), in ``norm`` and inside ``bounds``.
 
-    ``cw_steps``: CW-L2 iterations (default 100 for ``norm="l2"``, 0 for ``"linf"``).
-    ``batch_size``: rows per forward+backward chunk (None: one chunk). The model is left
-    unchanged (:func:`~faithmap.core.safety.model_guard`).
+    ``radius``: the ascending radii of the PGD sweep (None: the default rule, module doc;
+    ``eps`` is its deprecated name). ``cw_steps``: CW-L2 iterations (default 100 for
+    ``norm="l2"``, 0 for ``"linf"``). ``batch_size``: rows per forward+backward chunk
+    (None: one chunk). Starts with :func:`~faithmap.core.prelude.guarded_call`: inputs are
+    validated and cast to the model's dtype, and the model is left unchanged.
     """
-    check_input(x)
-    check_same_device(model, x)
-    norm = check_norm(norm)
-    _positive_int("steps", steps)
-    _positive_int("refine_steps", refine_steps, 0)
-    cw_steps = _positive_int("cw_steps", (100 if norm == "l2" else 0) if cw_steps is None
-                             else cw_steps, 0)
-    if not step_scale > 0 or not cw_lr > 0 or not cw_c > 0:
-        raise ValueError("step_scale, cw_lr and cw_c must be > 0")
-    x = x.detach().to(model_dtype(model, x.dtype))
-    box = as_box(bounds, x)
-    eps_list = default_eps(x, norm, box) if eps is None else check_eps(eps)
-    seed_int = base_seed(seed)
-    n = x.shape[0]
-    with model_guard(model):
-        with torch.no_grad():
-            logits = model(x)
-        resolved = Target(target, n)
+    with guarded_call(model, x, target) as (x, resolved):
+        norm = check_norm(norm)
+        check_positive_int("steps", steps)
+        check_non_negative_int("refine_steps", refine_steps)
+        cw_steps = check_non_negative_int(
+            "cw_steps", (100 if norm == "l2" else 0) if cw_steps is None else cw_steps)
+        if not step_scale > 0 or not cw_lr > 0 or not cw_c > 0:
+            raise ValueError("step_scale, cw_lr and cw_c must be > 0")
+        check_batch_size(batch_size)
+        box = as_box(bounds, x)
+        radii = default_radii(x, norm, box) if radius is None else check_radii(radius)
+        seed_int = base_seed(seed)
+        n = x.shape[0]
         if resolved.fn is not None:
             raise TargetError("find_boundary needs class-index targets (a callable has no "
                               "decision boundary to search)")
+        with torch.no_grad():
+            logits = model(x)
         resolved.scores(logits)  # resolves None, checks the range and the N×K shape
         assert resolved.indices is not None
         y = resolved.indices.to(x.device)
         at_start = logits.argmax(1) != y
         todo = torch.nonzero(~at_start).flatten()
         points, dist = x.clone(), torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
-        found_eps = torch.full((n,), math.nan, dtype=torch.float64)
+        found_radius = torch.full((n,), math.nan, dtype=torch.float64)
         attack = ["input" if bool(s) else "none" for s in at_start.cpu()]
         dist[at_start] = 0.0
         fb, fwd = 0, n
         if len(todo):
             xs, ys = x[todo], y[todo]
-            sweep = pgd_sweep(model, xs, ys, eps_list, norm=norm, steps=steps,
+            sweep = pgd_sweep(model, xs, ys, radii, norm=norm, steps=steps,
                               step_scale=step_scale, box=box, seed=seed_int,
                               random_init=random_start, early_stop=early_stop,
                               batch_size=batch_size)
             fb, fwd = fb + sweep.forward_backward, fwd + sweep.forward
-            pgd_found = sweep.eps_index >= 0
+            pgd_found = sweep.radius_index >= 0
             d_pgd = torch.where(pgd_found, norm_of(sweep.points - xs, norm), math.inf)
             best, d_best = sweep.points, d_pgd
             use_cw = torch.zeros_like(pgd_found)
@@ -167,18 +181,18 @@ def find_boundary(
                 fwd += refine_steps * int(ok.sum())
                 d_best = torch.where(ok, norm_of(best - xs, norm), math.inf)
             points[todo], dist[todo] = best, d_best
-            k = sweep.eps_index.cpu()
+            k = sweep.radius_index.cpu()
             for j, i in enumerate(todo.tolist()):
                 if bool(use_cw[j]):
                     attack[i] = "cw"
                 elif int(k[j]) >= 0:
-                    attack[i], found_eps[i] = "pgd", float(eps_list[int(k[j])])
+                    attack[i], found_radius[i] = "pgd", float(radii[int(k[j])])
         with torch.no_grad():
             labels = model(points).argmax(1)
         fwd += n
     found = torch.isfinite(dist) & (labels != y)
-    return Boundary(points, dist, found, found_eps, attack, labels, y, norm, eps_list, fb, fwd,
-                    {"norm": norm, "eps": eps_list.tolist(), "steps": steps,
+    return Boundary(points, dist, found, found_radius, attack, labels, y, norm, radii, fb, fwd,
+                    {"norm": norm, "radius": radii.tolist(), "steps": steps,
                      "step_scale": step_scale, "cw_steps": cw_steps, "cw_lr": cw_lr,
                      "cw_c": cw_c, "refine_steps": refine_steps, "random_start": random_start,
                      "seed": seed_int})

@@ -1,13 +1,14 @@
 """Carlini–Wagner L2 attack (Carlini & Wagner, IEEE S&P 2017), batched, untargeted.
 
 Minimises ‖x_adv − x‖₂² + c · max(f_y(x_adv) − max_{j≠y} f_j(x_adv), −κ) with Adam over
-x_adv = x + w. The box is kept by projecting x + w into [lo, hi] (per channel) after every
-step, not by the paper's tanh change of variables: with inputs at the box edge (MNIST pixels
-are mostly exactly 0) tanh saturates and 100 steps at lr 1e-2 barely move those pixels.
-Instead of the paper's outer binary search over c, each sample's c is multiplied by
-``c_growth`` every ``steps // 5`` steps while that sample has no adversarial point yet (one
-pass of ``steps`` iterations in all). The result per sample is the closest iterate whose label
-differs from y (x where none).
+x_adv = x + w. The box is kept by projecting x + w into [lo, hi] (per channel,
+:func:`~faithmap.core.geometry.clip_to_box`) after every step, not by the paper's tanh
+change of variables: with inputs at the box edge (MNIST pixels are mostly exactly 0) tanh
+saturates and 100 steps at lr 1e-2 barely move those pixels. Instead of the paper's outer
+binary search over c, each sample's c is multiplied by ``c_growth`` every ``steps // 5``
+steps while that sample has no adversarial point yet (one pass of ``steps`` iterations in
+all). The result per sample is the closest iterate whose label differs from y (x where
+none).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..core.adam import adam_direction
 from ..core.batching import chunks
-from ..core.geometry import Box
+from ..core.geometry import Box, clip_to_box
 
 
 @dataclass
@@ -71,7 +72,7 @@ def cw_l2(
             with torch.no_grad():
                 w.sub_(lr * adam_direction(g, m, v, t + 1))
                 if box is not None:
-                    w.copy_(torch.minimum(torch.maximum(xs + w, box[0]), box[1]) - xs)
+                    w.copy_(clip_to_box(xs + w, box) - xs)
             fb += len(rows)
             if (t + 1) % every == 0:
                 cs = torch.where(torch.isinf(dist[rows]), cs * c_growth, cs)

@@ -11,19 +11,25 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..core.batching import check_batch_size, chunks
+from ..core.deprecation import renamed_options
+from ..core.validation import check_positive_int
 from ..zoo.small_cnn import SmallCNN
 from .validation import check_data, classifier_config
 
 
+@renamed_options(batch="batch_size")
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch: int = 256) -> float:
-    """Top-1 accuracy in eval mode (the training flag is restored)."""
+             batch_size: int | None = 256) -> float:
+    """Top-1 accuracy in eval mode (the training flag is restored), ``batch_size`` images
+    per forward pass."""
+    check_batch_size(batch_size)
     was = model.training
     model.eval()
     try:
-        hits = sum(int((model(images[i:i + batch]).argmax(1) == labels[i:i + batch]).sum())
-                   for i in range(0, len(images), batch))
+        hits = sum(int((model(images[rows]).argmax(1) == labels[rows]).sum())
+                   for rows in chunks(len(images), batch_size))
     finally:
         model.train(was)
     return hits / max(len(images), 1)
@@ -50,6 +56,7 @@ def train_classifier(
         torch.manual_seed(seed)
         model = SmallCNN(cfg["in_channels"], cfg["num_classes"], widths, cfg["mean"],
                          cfg["std"], cfg["stem_stride"])
+    check_positive_int("batch_size", batch_size)
     steps = -(-len(x_tr) // batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps)
@@ -61,9 +68,10 @@ def train_classifier(
             seed * 1_000_003 + epoch))
         model.train()
         total = 0.0
-        for step in tqdm(range(steps), desc=f"black box epoch {epoch + 1}/{epochs}",
-                         disable=not progress, leave=False):
-            rows = order[step * batch_size:(step + 1) * batch_size]
+        for chunk in tqdm(chunks(len(x_tr), batch_size), total=steps,
+                          desc=f"black box epoch {epoch + 1}/{epochs}", disable=not progress,
+                          leave=False):
+            rows = order[chunk]
             loss = F.cross_entropy(model(x_tr[rows]), y_tr[rows])
             opt.zero_grad(set_to_none=True)
             loss.backward()

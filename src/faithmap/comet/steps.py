@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.batching import check_batch_size, chunks
+from ..core.deprecation import renamed_options
 from .model import ComprehensiveAttributionModel
 from .objective import Objective, complement, mask_area, select, selector_loss
 
@@ -84,18 +86,22 @@ def route_gradients(variant: str, model: ComprehensiveAttributionModel,
     return {k: float(v.detach()) for k, v in out.items() if k != "mask"}
 
 
+@renamed_options(batch="batch_size")
 @torch.no_grad()
 def validate(model: ComprehensiveAttributionModel, detector: nn.Module | None,
-             images: torch.Tensor, labels: torch.Tensor, batch: int = 256) -> dict[str, float]:
+             images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int | None = 256) -> dict[str, float]:
     """Validation accuracy of f_P(x_s), mean mask area and, with a detector, the detector's
-    accuracy on the complement x_{1−s} (low = the selector left no class evidence)."""
+    accuracy on the complement x_{1−s} (low = the selector left no class evidence);
+    ``batch_size`` images per forward pass."""
+    check_batch_size(batch_size)
     was = model.training
     model.eval()
     correct = comp = 0
     area = 0.0
     try:
-        for i in range(0, len(images), batch):
-            x, y = images[i:i + batch], labels[i:i + batch]
+        for rows in chunks(len(images), batch_size):
+            x, y = images[rows], labels[rows]
             m = model.explain(x)
             correct += int((model.predictor(select(x, m, model.fill)).argmax(1) == y).sum())
             area += float(mask_area(m).sum())

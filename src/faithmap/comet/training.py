@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..core.batching import chunks
 from ..zoo.checkpoints import read_checkpoint, write_checkpoint
 from .model import ComprehensiveAttributionModel
 from .objective import Objective
@@ -100,7 +101,7 @@ def train(
 
     ``detector``: the frozen black-box classifier f_D (needed except for
     ``variant="no_detector"``; for ``"posthoc"`` it is also the predictor and must be a
-    :class:`~faithmap.comet.predictor.SmallCNN`; for ``"realx"`` it is the black box the
+    :class:`~faithmap.zoo.small_cnn.SmallCNN`; for ``"realx"`` it is the black box the
     selector imitates). It is used in eval mode and never changed. Selector loss: see
     :mod:`faithmap.comet.objective` (``form="bounded"`` default, ``"paper"`` option);
     ``variant="no_detector"`` forces a = 0. ``fill`` q defaults to the training mean.
@@ -173,10 +174,11 @@ def train(
             if frozen and stage != "realx_eval":
                 model.predictor.eval()  # a frozen predictor keeps its BatchNorm statistics
             sums: dict[str, float] = {}
-            bar = tqdm(range(steps), desc=f"{variant} epoch {epoch + 1}/{epochs}",
-                       disable=not progress, leave=False)
-            for step in bar:
-                rows = order[step * batch_size:(step + 1) * batch_size]
+            bar = tqdm(enumerate(chunks(len(x_tr), batch_size)), total=steps,
+                       desc=f"{variant} epoch {epoch + 1}/{epochs}", disable=not progress,
+                       leave=False)
+            for step, chunk in bar:
+                rows = order[chunk]
                 for group in opt.param_groups:
                     group["lr"] = _lr(cfg, epoch, step, steps)
                 opt.zero_grad(set_to_none=True)

@@ -32,7 +32,7 @@ def check_data(data: object, name: str, channels: int | None = None
 
 def classifier_config(images: torch.Tensor, labels: torch.Tensor,
                       widths: tuple[int, ...], num_classes: int | None = None) -> dict:
-    """Config entries that rebuild a :class:`~faithmap.comet.predictor.SmallCNN`."""
+    """Config entries that rebuild a :class:`~faithmap.zoo.small_cnn.SmallCNN`."""
     std = float(images.std())
     return {"in_channels": int(images.shape[1]),
             "num_classes": int(num_classes or int(labels.max()) + 1),

@@ -91,7 +91,19 @@ class Registry(Generic[T]):
         finally:
             self._items.pop(name, None)
             if previous is not None:
-                self._items[name] = previous
+                self.add(name, previous)
+
+    @contextmanager
+    def scoped_prefix(self, prefix: str, factory: Callable[..., Any]) -> Iterator[None]:
+        """Route ``prefix`` names to ``factory`` for the duration of a ``with`` block."""
+        previous = self._prefixes.get(prefix)
+        self.register_prefix(prefix, factory)
+        try:
+            yield
+        finally:
+            self._prefixes.pop(prefix, None)
+            if previous is not None:
+                self._prefixes[prefix] = previous
 
 
 def _name_explainer(name: str, cls: type[Explainer]) -> None:

@@ -59,13 +59,8 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
-def check_input_range(x: torch.Tensor, input_range: tuple[float, float] | None) -> None:
-    """Raise :class:`InvalidInputError` when ``x`` leaves ``input_range`` = (low, high)."""
-    if input_range is None:
-        return
-    lo, hi = input_range
-    if bool((x < lo).any() | (x > hi).any()):
-        raise InvalidInputError(
-            f"inputs lie outside input_range={input_range}; pass the valid range of your "
-            "inputs (or input_range=None for no box constraint)"
-        )
+def check_non_negative_int(name: str, value: object) -> int:
+    """``value`` if it is an int >= 0 (not a bool), else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value

@@ -1,9 +1,11 @@
-"""Datasets that ship inside installed packages (no download), user image folders and
-seeded ground-truth benchmarks. Optional packages are imported only when a loader runs."""
+"""Datasets that ship inside installed packages (no download), user image folders,
+seeded ground-truth benchmarks and the one reader of image files (:func:`read_image`,
+one resize policy). Optional packages are imported only when a loader runs."""
 
 from .benchmarks import ClutteredBenchmark, GridBenchmark, cluttered, grid
 from .bundled import DatasetInfo, info, load, names
 from .folder import ImageFolderResult, image_folder
+from .images import read_image
 from .samples import SAMPLES, sample_images
 
 __all__ = [
@@ -18,5 +20,6 @@ __all__ = [
     "info",
     "load",
     "names",
+    "read_image",
     "sample_images",
 ]

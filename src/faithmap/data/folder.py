@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
-from PIL import Image
+
+from .images import SizeLike, output_size, read_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,52 +39,52 @@ def _normalizer(normalize: bool | str | tuple | None) -> tuple[torch.Tensor, tor
 
 def image_folder(
     path: str | Path,
-    size: int | tuple[int, int] | None = 224,
+    size: SizeLike = 224,
     normalize: bool | str | tuple | None = None,
     mode: str = "RGB",
     recursive: bool = False,
 ) -> ImageFolderResult:
     """Read every image file in ``path`` (sorted by name) as one batch.
 
-    Images are converted to ``mode`` ("RGB" or "L"), resized to ``size`` (int or (H, W);
-    ``None`` keeps the size of the first image and skips images of another size) and scaled
-    to [0, 1]. ``normalize`` (``"imagenet"`` or ``(mean, std)``) then standardises them —
-    zoo models normalise internally, so leave it ``None`` for them. A file that cannot be
-    read is reported in a warning, listed in ``skipped`` and never stops the batch.
+    Each file is read by :func:`faithmap.data.images.read_image` in ``mode`` ("RGB" or
+    "L") and scaled to [0, 1]; its resize policy applies: an int ``size`` scales the shorter
+    side and centre-crops a square, ``(H, W)`` scales to cover H×W and centre-crops,
+    ``None`` keeps the size of the first image and skips images of another size.
+    ``normalize`` (``"imagenet"`` or ``(mean, std)``) then standardises them — zoo models
+    normalise internally, so leave it ``None`` for them. A file that cannot be read is
+    reported in a warning, listed in ``skipped`` and never stops the batch.
     """
     root = Path(path)
     if not root.is_dir():
         raise NotADirectoryError(f"image folder {root} does not exist or is not a directory")
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
+    target = output_size(size)
+    channels = 1 if mode == "L" else 3
     files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
                    if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    target = None if size is None else ((size, size) if isinstance(size, int) else tuple(size))
-    arrays, loaded, skipped = [], [], []
+    images, loaded, skipped = [], [], []
     for file in files:
         try:
-            with Image.open(file) as img:
-                img = img.convert(mode)
-                if target is not None:
-                    img = img.resize((target[1], target[0]), Image.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0
+            image = read_image(file, target, channels)
         except Exception as err:  # noqa: BLE001 - any unreadable file is skipped by name
             skipped.append((file, f"{type(err).__name__}: {err}"))
             continue
-        if arrays and arr.shape != arrays[0].shape:
-            skipped.append((file, f"size {arr.shape[:2]} differs from {arrays[0].shape[:2]}"))
+        if images and image.shape != images[0].shape:
+            skipped.append((file, f"size {tuple(image.shape[1:])} differs from "
+                                  f"{tuple(images[0].shape[1:])}"))
             continue
-        arrays.append(arr)
+        images.append(image)
         loaded.append(file)
     if skipped:
         names = ", ".join(f"{p.name} ({why})" for p, why in skipped)
         warnings.warn(f"image_folder skipped {len(skipped)} file(s): {names}", stacklevel=2)
-    channels = 1 if mode == "L" else len(mode)
-    if arrays:
-        images = torch.from_numpy(np.stack(arrays)).reshape(len(arrays), *arrays[0].shape[:2], -1)
-        images = images.permute(0, 3, 1, 2).contiguous()
+    if images:
+        batch = torch.stack(images)
     else:
         h, w = target if target is not None else (0, 0)
-        images = torch.zeros(0, channels, h, w)
+        batch = torch.zeros(0, channels, h, w)
     stats = _normalizer(normalize)
     if stats is not None:
-        images = (images - stats[0]) / stats[1]
-    return ImageFolderResult(images, loaded, skipped)
+        batch = (batch - stats[0]) / stats[1]
+    return ImageFolderResult(batch, loaded, skipped)

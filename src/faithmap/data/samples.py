@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+
+from .images import SizeLike, read_image
 
 # name -> (package, file inside the package, licence / credit)
 SAMPLES: dict[str, tuple[str, str, str]] = {
@@ -33,24 +33,20 @@ def _locate(package: str, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def sample_images(size: int | tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+def sample_images(size: SizeLike = None) -> dict[str, torch.Tensor]:
     """The bundled sample photos as 3×H×W float32 tensors in [0, 1] (grey ones repeated
     to RGB), keyed by name; see ``SAMPLES`` for each file's package and licence.
 
-    ``size`` resizes every photo (bilinear) so they can be stacked into one batch. Photos
-    whose package is not installed are left out; an error is raised if none is found.
+    ``size`` (int or (H, W)) brings every photo to one size so they stack into one batch,
+    with the policy of :func:`faithmap.data.images.read_image` (scale to cover, centre-crop;
+    ``None`` keeps each photo's size). Photos whose package is not installed are left out;
+    an error is raised if none is found.
     """
     out: dict[str, torch.Tensor] = {}
     for name, (package, relative, _) in SAMPLES.items():
         path = _locate(package, relative)
-        if path is None:
-            continue
-        with Image.open(path) as img:
-            rgb = img.convert("RGB")
-            if size is not None:
-                h, w = (size, size) if isinstance(size, int) else size
-                rgb = rgb.resize((w, h), Image.BILINEAR)
-            out[name] = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        if path is not None:
+            out[name] = read_image(path, size, channels=3)
     if not out:
         raise ImportError(
             "no sample photos found; install them with: pip install 'faithmap[data]'"

@@ -15,32 +15,39 @@ from pathlib import Path
 import torch
 
 from .. import data as fm_data
+from ..core.deprecation import renamed_attribute, renamed_options
 
 
 @dataclass
 class EvalData:
-    """``images`` N×C×H×W in [0, 1]; ``targets`` N class indices (``None``: predicted);
-    ``masks`` N×1×H×W bool ground truth or ``None``."""
+    """``images`` N×C×H×W in [0, 1]; ``target`` N class indices (``None``: predicted);
+    ``masks`` N×1×H×W bool ground truth or ``None``. ``targets`` is the deprecated name of
+    ``target``."""
 
     name: str
     images: torch.Tensor
-    targets: torch.Tensor | None = None
+    target: torch.Tensor | None = None
     masks: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.images)
-        if self.targets is not None and len(self.targets) != n:
-            raise ValueError(f"{self.name}: {len(self.targets)} targets for {n} images")
+        if self.target is not None and len(self.target) != n:
+            raise ValueError(f"{self.name}: {len(self.target)} targets for {n} images")
         if self.masks is not None and (self.masks.shape[0] != n
                                        or self.masks.shape[-2:] != self.images.shape[-2:]):
             raise ValueError(f"{self.name}: masks {tuple(self.masks.shape)} do not match images")
 
     def subset(self, index: torch.Tensor) -> EvalData:
         pick = (lambda t: None if t is None else t[index])  # noqa: E731
-        return EvalData(self.name, self.images[index], pick(self.targets), pick(self.masks),
+        return EvalData(self.name, self.images[index], pick(self.target), pick(self.masks),
                         self.info, self.skipped)
+
+    targets = renamed_attribute("targets", "target")
+
+
+EvalData.__init__ = renamed_options(targets="target")(EvalData.__init__)  # type: ignore[method-assign]
 
 
 def load_eval_data(spec: str, n: int = 200, seed: int = 0, size: int | None = None,

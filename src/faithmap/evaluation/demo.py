@@ -19,7 +19,7 @@ DEMO_METRICS = ("deletion", "insertion", "lerf_morf_gap", "fidelity", "pointing_
                 "energy_pointing_game", "grid_pointing_game", "pxap", "sparseness")
 DEMO_METHOD_OPTIONS = {"integrated_gradients": {"n_steps": 32},
                        "smoothgrad": {"n_samples": 16}, "vargrad": {"n_samples": 16},
-                       "neflag": {"n_points": 5},
+                       "neflag": {"n_samples": 5},
                        # a shortened boundary search (default: 40 PGD + 100 CW steps), the
                        # same for BSM and BIG so they share one search through the cache
                        "bsm": {"steps": 10, "cw_steps": 25}, "big": {"steps": 10, "cw_steps": 25}}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 from ..core.files import atomic_write_bytes
 from ..viz.figures import curves_figure, heatmap_grid
 from .results import EvaluationResult
+from .table import Cell, Section, build_table
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
@@ -31,29 +31,23 @@ window.addEventListener('load', function () {
 """
 
 
-def _cell(row: dict | None, best: bool) -> str:
-    if row is None or not math.isfinite(row["mean"]):
+def _cell(cell: Cell | None) -> str:
+    if cell is None:
         return "<td>—</td>"
-    ci = f' <span class="ci">±{row["ci95"]:.3f}</span>' if math.isfinite(row["ci95"]) else ""
-    star = " ★" if best else ""
-    return f'<td class="{"best" if best else ""}">{row["mean"]:.3f}{ci}{star}</td>'
+    ci = f' <span class="ci">±{cell.ci95:.3f}</span>' if cell.has_ci else ""
+    star = " ★" if cell.best else ""
+    return f'<td class="{"best" if cell.best else ""}">{cell.mean:.3f}{ci}{star}</td>'
 
 
-def _table(result: EvaluationResult, dataset: str) -> str:
-    rows = [r for r in result.summary() if r["dataset"] == dataset]
-    metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    best = result.best()
-    cells = {(r["method"], r["metric"]): r for r in rows}
+def _table(section: Section) -> str:
     head = "".join(
-        f'<th>{html.escape(m)} {"↑" if result.metric_info[m]["higher_is_better"] else "↓"}'
-        f'<br><span class="cat">{html.escape(result.metric_info[m]["category"])}</span></th>'
-        for m in metrics)
+        f'<th>{html.escape(c.metric)} {c.arrow}'
+        f'<br><span class="cat">{html.escape(c.category)}</span></th>'
+        for c in section.columns)
     body = "".join(
         f'<tr><td class="method">{html.escape(method)}</td>'
-        + "".join(_cell(cells.get((method, m)), best.get((dataset, m)) == method)
-                  for m in metrics) + "</tr>"
-        for method in methods)
+        + "".join(_cell(c) for c in cells) + "</tr>"
+        for method, cells in section.rows)
     return (f'<table class="metrics"><thead><tr><th>method</th>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
@@ -62,8 +56,8 @@ def write_report(result: EvaluationResult, out: Path) -> Path:
     """Write tables, PNG figures and ``report.html`` into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
     sections = []
-    datasets = list(result.config.get("datasets", {}))
-    for dataset in datasets:
+    tables = {t.dataset: t for t in build_table(result.summary(), result.metric_info)}
+    for dataset in result.config.get("datasets", {}):
         figures = []
         if result.curves.get(dataset):
             path = curves_figure(result.curves[dataset], out / f"curves_{dataset}.png",
@@ -77,10 +71,11 @@ def write_report(result: EvaluationResult, out: Path) -> Path:
             figures.append(path.name)
         result.figures.update({f"{dataset}:{f.split('_')[0]}": f for f in figures})
         info = result.config["datasets"][dataset]
+        table = _table(tables.get(dataset, Section(dataset, [], [])))
         imgs = "".join(f'<img src="{html.escape(f)}" alt="{html.escape(f)}">' for f in figures)
         sections.append(
             f"<h2>{html.escape(dataset)}</h2><p>{html.escape(str(info.get('source', '')))}"
-            f" — {info.get('n')} samples</p><div class=\"scroll\">{_table(result, dataset)}</div>"
+            f" — {info.get('n')} samples</p><div class=\"scroll\">{table}</div>"
             f"{imgs}")
     errors = "".join(
         f"<li><code>{html.escape(e['dataset'])} / {html.escape(e['method'])} / "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_write_bytes
+from .table import Cell, best_methods, build_table
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -67,42 +68,18 @@ class EvaluationResult:
 
     def best(self) -> dict[tuple[str, str], str]:
         """The best method per (dataset, metric), by the metric's score direction."""
-        best: dict[tuple[str, str], tuple[float, str]] = {}
-        for row in self.summary():
-            if not math.isfinite(row["mean"]) or row["higher_is_better"] is None:
-                continue
-            key = (row["dataset"], row["metric"])
-            value = row["mean"] if row["higher_is_better"] else -row["mean"]
-            if key not in best or value > best[key][0]:
-                best[key] = (value, row["method"])
-        return {k: v[1] for k, v in best.items()}
+        return best_methods(self.summary())
 
     def table(self) -> str:
         """A plain-text table (methods × metrics, mean ± 95% CI) per dataset."""
         lines = []
-        summary = self.summary()
-        best = self.best()
-        for dataset in dict.fromkeys(r["dataset"] for r in summary):
-            rows = [r for r in summary if r["dataset"] == dataset]
-            metrics = list(dict.fromkeys(r["metric"] for r in rows))
-            methods = list(dict.fromkeys(r["method"] for r in rows))
-            arrows = {m: "↑" if self.metric_info.get(m, {}).get("higher_is_better") else "↓"
-                      for m in metrics}
-            cell = {(r["method"], r["metric"]): r for r in rows}
-            width = max(len(m) for m in methods + ["method"])
-            lines.append(f"[{dataset}]")
+        for section in build_table(self.summary(), self.metric_info):
+            width = max(len(m) for m in [method for method, _ in section.rows] + ["method"])
+            lines.append(f"[{section.dataset}]")
             lines.append(" ".join(["method".ljust(width)]
-                                  + [f"{m + arrows[m]:>20}" for m in metrics]))
-            for method in methods:
-                parts = [method.ljust(width)]
-                for metric in metrics:
-                    r = cell.get((method, metric))
-                    text = "—" if r is None or not math.isfinite(r["mean"]) else (
-                        f"{r['mean']:.3f}±{r['ci95']:.3f}" if math.isfinite(r["ci95"])
-                        else f"{r['mean']:.3f}")
-                    mark = "*" if best.get((dataset, metric)) == method else " "
-                    parts.append(f"{text + mark:>20}")
-                lines.append(" ".join(parts))
+                                  + [f"{c.metric + c.arrow:>20}" for c in section.columns]))
+            for method, cells in section.rows:
+                lines.append(" ".join([method.ljust(width)] + [f"{_text(c):>20}" for c in cells]))
             lines.append("")
         if self.errors:
             lines.append("errors:")
@@ -131,6 +108,14 @@ class EvaluationResult:
                              "higher_is_better", "category"]))
         atomic_write_bytes(out / "results.json",
                            json.dumps(self.to_json(), indent=1, allow_nan=True).encode())
+
+
+def _text(cell: Cell | None) -> str:
+    """A text-table cell: ``mean±ci`` (or ``mean``), ``*`` on the best method, ``—`` if none."""
+    if cell is None:
+        return "— "
+    text = f"{cell.mean:.3f}±{cell.ci95:.3f}" if cell.has_ci else f"{cell.mean:.3f}"
+    return text + ("*" if cell.best else " ")
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:

@@ -12,13 +12,18 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..core.batching import DEFAULT_BATCH_SIZE, chunks, map_rows
+from ..core.deprecation import renamed
 from ..core.devices import resolve_device
 from ..core.registry import available_methods
 from ..core.validation import check_positive_int
+from ..metrics import perturbation_curve
+from ..zoo.model_spec import input_channels, load_model
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
 from .data import EvalData, load_eval_data
 from .ray_backend import RayExecutor, require_ray
+from .report_html import write_report
 from .results import EvaluationResult
 from .resume import ProgressLog, fingerprint
 
@@ -27,9 +32,10 @@ DEFAULT_METRICS = ("deletion", "insertion", "insertion_deletion", "lerf_morf_gap
 
 
 def _predicted(model: nn.Module, images: torch.Tensor, device, block: int) -> torch.Tensor:
+    """The model's predicted classes, ``block`` images per forward pass."""
     with torch.no_grad():
-        return torch.cat([model(images[i:i + block].to(device)).argmax(1).cpu()
-                          for i in range(0, len(images), block)])
+        return map_rows(len(images), block,
+                        lambda rows: model(images[rows].to(device)).argmax(1).cpu())
 
 
 def _place(model: nn.Module, device: str | None) -> nn.Module:
@@ -56,7 +62,7 @@ def evaluate(
     n: int = 200,
     out: str | Path | None = None,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     block: int = 16,
     method_options: dict[str, dict[str, Any]] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
@@ -84,8 +90,6 @@ def evaluate(
     a local instance with ``ray_workers`` workers; docs/scaling.md). Per-sample scores do not
     depend on ``block``, the backend or resuming: draws are keyed by the global sample index.
     """
-    from ..zoo.model_spec import input_channels, load_model
-
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if backend == "ray":
@@ -131,7 +135,7 @@ def evaluate(
         result.errors += [{"dataset": d.name, "method": "-", "metric": "input",
                            "error": f"unreadable file skipped: {path} ({reason})"}
                           for path, reason in d.skipped]
-        targets = d.targets if d.targets is not None else _predicted(model, d.images, dev, block)
+        targets = d.target if d.target is not None else _predicted(model, d.images, dev, block)
         loaded_data.append((d, targets))
     log = None
     if out is not None:
@@ -151,8 +155,8 @@ def evaluate(
                 continue
             done = log.finished(d.name, method) if log else set()
             todo = [i for i in range(len(d.images)) if i not in done]
-            for k in range(0, len(todo), block):
-                idx = todo[k:k + block]
+            for chunk in chunks(len(todo), block):
+                idx = [todo[k] for k in chunk.tolist()]
                 rows = torch.tensor(idx)
                 jobs.append((d.name, d.info.get("kind"), method, idx, d.images[rows],
                              targets[rows], None if d.masks is None else d.masks[rows]))
@@ -182,17 +186,13 @@ def evaluate(
     result.maps = {name: {m: a[:heatmap_samples].cpu() for m, (a, _) in maps.items()}
                    for name, maps in kept.items()}
     if out is not None:
-        from .report_html import write_report
-
         write_report(result, Path(out))
     return result
 
 
 def _curves(result, d, targets, model, device, kept, k, batch_size, metric_options) -> None:
     """Mean deletion and insertion curves over the first ``k`` samples, per method, with
-    the same options (step, substrate, ...) as the deletion and insertion metrics."""
-    from ..metrics import perturbation_curve
-
+    the same options (step, baseline, ...) as the deletion and insertion metrics."""
     curves = result.curves.setdefault(d.name, {})
     for method, (maps, present) in kept.items():
         rows = torch.tensor([i for i in present if i < k], dtype=torch.long)
@@ -204,8 +204,9 @@ def _curves(result, d, targets, model, device, kept, k, batch_size, metric_optio
             for mode in ("deletion", "insertion"):
                 metric_fn = metric_function(mode)  # its defaults (e.g. insertion's blur)
                 defaults = {k: p.default for k, p in inspect.signature(metric_fn).parameters.items()
-                            if k in ("step", "substrate", "score", "reduce")}
-                options = {**defaults, "batch_size": batch_size, **metric_options.get(mode, {})}
+                            if k in ("step", "baseline", "score", "reduce")}
+                user = renamed(metric_options.get(mode, {}), {"substrate": "baseline"}, mode)
+                options = {**defaults, "batch_size": batch_size, **user}
                 fractions, values = perturbation_curve(model, x, attr, t, mode=mode,
                                                        **options)
                 entry[mode] = values.mean(0).cpu().tolist()

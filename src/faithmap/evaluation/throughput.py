@@ -4,7 +4,7 @@ For each method: samples per second of ``explainer(x)`` on a random batch, and i
 multiple of one plain forward+backward pass (input gradient of the predicted class) of the
 same batch, timed alternately in the same run so machine drift hits both equally. This is
 the number to record for a GPU (``faithmap bench --model torchvision:resnet50 --size 224
---batch 32 --device cuda``); the per-method scripts in ``benchmarks/`` compare against
+--images 32 --device cuda``); the per-method scripts in ``benchmarks/`` compare against
 Captum and literal references.
 """
 

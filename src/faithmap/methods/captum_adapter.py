@@ -2,9 +2,12 @@
 
 Keyword arguments are split by the Captum class's constructor signature: those it
 accepts (e.g. ``multiply_by_inputs``) build the Captum object, the rest go to its
-``attribute()`` call (e.g. ``n_steps``, ``baselines``). ``layer`` may be a module name.
-Layer attributions (shape ≠ input) are summed over channels and upsampled bilinearly
-to N×1×H×W. Callable targets are handled by scoring the model's output in a wrapper.
+``attribute()`` call (e.g. ``n_steps``, ``baselines`` — Captum's own names). ``layer`` may
+be a module name. ``batch_size`` (rows per forward pass) becomes Captum's
+``internal_batch_size`` where the class has one. Layer methods (Captum's
+``LayerAttribution`` classes) are spatial: their N×C'×h×w attributions are summed over
+channels and upsampled bilinearly to N×1×H×W; every other method must return the input's
+shape. Callable targets are handled by scoring the model's output in a wrapper.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.explainer import Explainer
 from ..core.layers import find_module
 from ..core.registry import METHODS
@@ -53,13 +57,19 @@ def _captum_class(method: str | type) -> type:
     return cls
 
 
+def _is_layer_method(cls: type) -> bool:
+    """True for Captum's layer attributions (attributions of a layer's output)."""
+    return any(c.__name__ == "LayerAttribution" and c.__module__.startswith("captum")
+               for c in cls.__mro__)
+
+
 class CaptumExplainer(Explainer):
     """A Captum attribution class behind faithmap's explainer contract."""
 
     name = "captum"
 
     def __init__(self, captum_class: str | type, /, model: nn.Module, **options: Any) -> None:
-        batch_size = options.pop("batch_size", None)
+        batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
         super().__init__(model, batch_size=batch_size)
         self.captum_class = _captum_class(captum_class)
         params = inspect.signature(self.captum_class.__init__).parameters
@@ -72,7 +82,7 @@ class CaptumExplainer(Explainer):
             self.captum_class.attribute
         ).parameters:
             self.attribute_kwargs.setdefault("internal_batch_size", batch_size)
-        self.spatial = self.layer_name is not None
+        self.spatial = _is_layer_method(self.captum_class)  # type: ignore[misc] - per instance
 
     def _build(self, forward: nn.Module) -> Any:
         args: list[Any] = [forward]
@@ -97,15 +107,19 @@ class CaptumExplainer(Explainer):
             result, delta = result
             self.metadata["convergence_delta"] = delta.detach()
         attr = result.detach()
-        if attr.shape == x.shape:
+        if not self.spatial:
+            if attr.shape != x.shape:
+                raise ValueError(
+                    f"{self.captum_class.__name__} returned shape {tuple(attr.shape)}, not the "
+                    f"input shape {tuple(x.shape)} (only Captum's layer methods may differ)"
+                )
             return attr
         if attr.dim() == 4:
-            self.spatial = True
             attr = attr.sum(dim=1, keepdim=True)
             return F.interpolate(attr, size=x.shape[2:], mode="bilinear", align_corners=False)
         raise ValueError(
             f"{self.captum_class.__name__} returned shape {tuple(attr.shape)}, which cannot be "
-            f"mapped to the input shape {tuple(x.shape)}"
+            f"mapped to an N×1×H×W map of the input shape {tuple(x.shape)}"
         )
 
     def __repr__(self) -> str:

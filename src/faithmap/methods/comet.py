@@ -19,7 +19,7 @@ from torch import nn
 
 from ..comet.model import ComprehensiveAttributionModel
 from ..comet.objective import select
-from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.batching import DEFAULT_BATCH_SIZE, chunks
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.registry import register
@@ -61,12 +61,12 @@ class COMETExplainer(Explainer):
         comet = self.comet.to(x.device)
         xc = self._channels(x).float()
         masks, preds = [], []
-        step = self.batch_size or len(x)
         with torch.no_grad():
-            for i in range(0, len(x), step):
-                m = comet.explain(xc[i:i + step])
+            for rows in chunks(len(x), self.batch_size):
+                xr = xc[rows.to(xc.device)]
+                m = comet.explain(xr)
                 masks.append(m)
-                preds.append(comet.predictor(select(xc[i:i + step], m, comet.fill)).argmax(1))
+                preds.append(comet.predictor(select(xr, m, comet.fill)).argmax(1))
         pred = torch.cat(preds)
         self.metadata["comet_prediction"] = pred.tolist()
         if target.indices is not None:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..core.autograd import input_gradient
 from ..core.batching import DEFAULT_BATCH_SIZE, sum_rows
+from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.integration import normalise_method, quadrature
@@ -70,13 +71,13 @@ class InputXGradient(Explainer):
         return x * _batched_gradient(self, x, target, model, create_graph)
 
 
-def resolve_baseline(baselines: Baseline, x: torch.Tensor) -> torch.Tensor:
+def resolve_baseline(baseline: Baseline, x: torch.Tensor) -> torch.Tensor:
     """A baseline of ``x``'s shape from a scalar, a broadcastable tensor or a callable x -> x'."""
-    b = baselines
-    if callable(baselines) and not isinstance(baselines, torch.Tensor):
-        b = baselines(x)
+    b = baseline
+    if callable(baseline) and not isinstance(baseline, torch.Tensor):
+        b = baseline(x)
     if isinstance(b, bool) or not isinstance(b, (int, float, torch.Tensor)):
-        raise InvalidInputError(f"baselines must be a number, a tensor or a callable, got {b!r}")
+        raise InvalidInputError(f"baseline must be a number, a tensor or a callable, got {b!r}")
     b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
     try:
         b = torch.broadcast_to(b, x.shape)
@@ -85,7 +86,7 @@ def resolve_baseline(baselines: Baseline, x: torch.Tensor) -> torch.Tensor:
             f"baseline of shape {tuple(b.shape)} does not broadcast to the inputs {tuple(x.shape)}"
         ) from exc
     if not bool(torch.isfinite(b).all()):
-        raise InvalidInputError("baselines contain NaN or Inf values")
+        raise InvalidInputError("baseline contains NaN or Inf values")
     return b.detach()
 
 
@@ -93,41 +94,46 @@ def resolve_baseline(baselines: Baseline, x: torch.Tensor) -> torch.Tensor:
 class IntegratedGradients(Explainer):
     """Integrated Gradients (Sundararajan et al. 2017) along the straight path x' → x.
 
-    ``method`` (alias ``integration``, the name to use with ``fm.explain``):
+    ``baseline`` x': a number, a broadcastable tensor or a callable x -> x'. ``integration``:
     ``riemann_left|right|middle|trapezoid`` or ``gausslegendre`` (default, as in Captum).
     Our trapezoid weights sum to 1; Captum's sum to (n−1)/n. With ``convergence_delta=True``
     the completeness gap Σ IG − (f_y(x) − f_y(x')) is left in ``metadata["convergence_delta"]``.
+    Deprecated names: ``baselines`` (→ ``baseline``), ``method`` (→ ``integration``).
     """
 
+    @renamed_options(baselines="baseline", method="integration")
     def __init__(
         self,
         model: nn.Module,
         *,
-        baselines: Baseline = 0.0,
+        baseline: Baseline = 0.0,
         n_steps: int = 50,
-        method: str | None = None,
         integration: str = "gausslegendre",
         convergence_delta: bool = False,
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        self.baselines = baselines
-        self.method = normalise_method(method or integration)
-        self.alphas, self.weights = quadrature(self.method, n_steps)
+        self.baseline = baseline
+        self.integration = normalise_method(integration)
+        self.alphas, self.weights = quadrature(self.integration, n_steps)
         self.n_steps = n_steps
         self.convergence_delta = convergence_delta
+
+    method = renamed_attribute("method", "integration")
+
+    baselines = renamed_attribute("baselines", "baseline")
 
     def rows_per_sample(self) -> int:
         return len(self.alphas)
 
     def attribute_differentiable(self, x: torch.Tensor, target: Target,
                                  model: nn.Module) -> torch.Tensor:
-        baseline = resolve_baseline(self.baselines, x.detach())
+        baseline = resolve_baseline(self.baseline, x.detach())
         return integrated_gradients(model, x, baseline, target, self.alphas, self.weights,
                                     self.batch_size, create_graph=True)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        baseline = resolve_baseline(self.baselines, x)
+        baseline = resolve_baseline(self.baseline, x)
         target.resolve_with(self.model, x)
         attr = integrated_gradients(
             self.model, x, baseline, target, self.alphas, self.weights, self.batch_size

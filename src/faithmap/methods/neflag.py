@@ -19,20 +19,19 @@ forward+backward passes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
+from ..core.autograd import input_gradient
 from ..core.batching import DEFAULT_BATCH_SIZE, sum_rows
-from ..core.errors import InvalidInputError
+from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
+from ..core.geometry import BoundsLike, Box, as_box, clip_to_box, norm_of, project
 from ..core.registry import register
 from ..core.seeding import SeedLike, base_seed, randn_rows
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 
-Bound = float | Sequence[float] | torch.Tensor
 SCORES = ("probability", "logit")
 MODES = ("vector", "elementwise")
 NORMS = ("l2", "linf")
@@ -51,50 +50,61 @@ def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
-
-
 def _per_row(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *[1] * (like.dim() - 1))
 
 
-def _l2(v: torch.Tensor) -> torch.Tensor:
-    return v.flatten(1).norm(dim=1)
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """v/‖v‖₂ per row; the floor 1e-30 (not l2_norm's 1e-12) keeps a saturated score's tiny
+    gradient a unit step."""
+    return v / _per_row(norm_of(v, "l2").clamp_min(1e-30), v)
+
+
+def scorer(model: nn.Module, score: str) -> nn.Module:
+    """The model whose outputs are f_c: the logits, or the softmax probabilities."""
+    return model if score == "logit" else nn.Sequential(model, nn.Softmax(dim=1))
 
 
 def score_gradient(
     model: nn.Module, z: torch.Tensor, target: Target, rows: torch.Tensor, score: str
 ) -> torch.Tensor:
-    """g(z) = ∂ f_c(z)/∂z per row; f_c = softmax probability or logit of the row's target."""
-    leaf = z.detach().requires_grad_(True)
-    with torch.enable_grad():
-        output = model(leaf.clone())
-        if score == "probability":
-            output = output.softmax(dim=1)
-        (grad,) = torch.autograd.grad(target.scores(output, rows).sum(), leaf)
-    return grad
+    """g(z) = ∂ f_c(z)/∂z per row (:func:`~faithmap.core.autograd.input_gradient`);
+    f_c = softmax probability or logit of the row's target."""
+    return input_gradient(scorer(model, score), z, target, rows)[0]
+
+
+def _onto(z: torch.Tensor, x: torch.Tensor, radius: torch.Tensor, norm: str,
+          box: Box) -> torch.Tensor:
+    """Π(z): z − x onto the ball of ``radius`` around x, then into the box
+    (:func:`~faithmap.core.geometry.project`); the last clip undoes the rounding of
+    x + (z' − x), which can leave a point on a face one ulp outside the box."""
+    return clip_to_box(x + project(z - x, x, radius, norm, box), box)
 
 
 @register("neflag")
 class NeFLAG(Explainer):
     """Negative flux aggregation (Li et al., IJCAI 2023), reconstructed; see the module doc.
 
-    ``radius`` ε: L2 radius (Linf: per-feature bound) in input units; ``None`` uses
+    ``n_samples`` n: random search starts (``n_points`` is its deprecated name). ``radius``
+    ε: L2 radius (Linf: per-feature bound) in input units; ``None`` uses
     ε = 0.05·√D·(high − low) for L2 (0.05·(high − low) for Linf), i.e. an RMS change of 5% of
     the input range; without bounds, each sample's own range (max − min). ``steps`` T,
     ``step_size`` α (default ε/T), ``start`` the random start's length as a fraction of ε.
-    ``bounds``: ``(low, high)`` of the valid inputs (floats, per-channel sequences or
-    broadcastable tensors) or ``None``; inputs outside them are an error. ``keep_points``
-    leaves the searched points z^T (N×n×C×H×W) in ``metadata["points"]``. Metadata:
-    ``points_used`` (points with φ_i < 0 per sample), ``mean_flux`` ((1/n) Σ_i φ_i),
-    ``mean_negative_flux`` ((1/n) Σ_i min(0, φ_i)), ``radius`` (ε per sample). A callable
-    target receives the softmax probabilities when ``score="probability"``.
+    ``bounds``: ``(low, high)`` of the valid inputs (scalars or per-channel values,
+    :func:`~faithmap.core.geometry.as_box`) or ``None``; inputs outside them are an error.
+    ``keep_points`` leaves the searched points z^T (N×n×C×H×W) in ``metadata["points"]``.
+    Metadata: ``points_used`` (points with φ_i < 0 per sample), ``mean_flux``
+    ((1/n) Σ_i φ_i), ``mean_negative_flux`` ((1/n) Σ_i min(0, φ_i)), ``radius`` (ε per
+    sample). A callable target receives the softmax probabilities when
+    ``score="probability"``.
     """
 
+    @renamed_options(n_points="n_samples")
     def __init__(
         self,
         model: nn.Module,
         *,
-        n_points: int = 20,
+        n_samples: int = 20,
         radius: float | None = None,
         steps: int = 10,
         step_size: float | None = None,
@@ -102,13 +112,13 @@ class NeFLAG(Explainer):
         mode: str = "vector",
         norm: str = "l2",
         start: float = 0.1,
-        bounds: tuple[Bound, Bound] | None = (0.0, 1.0),
+        bounds: BoundsLike | None = (0.0, 1.0),
         seed: SeedLike = 0,
         keep_points: bool = False,
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        self.n_points = check_positive_int("n_points", n_points)
+        self.n_samples = check_positive_int("n_samples", n_samples)
         self.steps = check_positive_int("steps", steps)
         _positive("radius", radius, allow_none=True)
         _positive("step_size", step_size, allow_none=True)
@@ -122,72 +132,45 @@ class NeFLAG(Explainer):
         self.norm = _choice("norm", norm, NORMS)
         self.bounds, self.seed, self.keep_points = bounds, seed, keep_points
 
-    def box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(low, high) broadcast to one sample's shape C×H×W, checked against ``x``."""
-        if self.bounds is None:
-            return None
-        low, high = (_bound(b, x, name) for b, name in zip(self.bounds, ("low", "high")))
-        if bool((low > high).any()):
-            raise ValueError("bounds: low must be <= high everywhere")
-        outside = ((x < low) | (x > high)).flatten(1).any(1)
-        if bool(outside.any()):
-            bad = torch.nonzero(outside).flatten().tolist()[:10]
-            raise InvalidInputError(
-                f"inputs of sample(s) {bad} lie outside bounds=(low, high) (default (0, 1)); "
-                "pass the bounds of your preprocessing (per channel allowed) or bounds=None")
-        return low, high
+    n_points = renamed_attribute("n_points", "n_samples")
 
-    def radii(self, x: torch.Tensor, box: tuple[torch.Tensor, torch.Tensor] | None):
+    def radii(self, x: torch.Tensor, box: Box) -> torch.Tensor:
         """ε per sample (see the class doc for the default)."""
         if self.radius is not None:
             return torch.full((len(x),), float(self.radius), dtype=x.dtype, device=x.device)
         if box is None:
             span = (x.flatten(1).max(1).values - x.flatten(1).min(1).values).clamp_min(1e-12)
         else:
-            span = (box[1] - box[0]).expand_as(x[0]).mean().expand(len(x))
+            span = (box[1] - box[0])[0].expand_as(x[0]).mean().expand(len(x))
         scale = x[0].numel() ** 0.5 if self.norm == "l2" else 1.0
         return 0.05 * scale * span
 
-    def project(self, z, x, eps, box):
-        """Π: onto the ε-ball around x (L2 or Linf), then clamp into the box."""
-        d = z - x
-        if self.norm == "l2":
-            d = d * (_per_row(eps, d) / _per_row(_l2(d), d).clamp_min(1e-30)).clamp_max(1.0)
-        else:
-            e = _per_row(eps, d)
-            d = torch.maximum(torch.minimum(d, e), -e)
-        z = x + d
-        if box is not None:
-            z = torch.maximum(torch.minimum(z, box[1]), box[0])
-        return z
-
-    def search(self, x, eps, box, target, rows, seed):
+    def search(self, x, radius, box, target, rows, seed):
         """z^T for rows (sample = row // n, draw = row % n) and the gradient g(z^T) there."""
-        n = self.n_points
+        n = self.n_samples
         sample = rows // n
         keys = [(int(r) // n, int(r) % n) for r in rows]
         s = sample.to(x.device)
-        xs, es = x[s], eps[s]
+        xs, es = x[s], radius[s]
         xi = randn_rows(seed, keys, tuple(x.shape[1:]), x.dtype, x.device)
-        xi = xi / _per_row(_l2(xi), xi).clamp_min(1e-30) * _per_row(self.start * es, xi)
-        z = self.project(xs + xi, xs, es, box)
+        z = _onto(xs + _unit(xi) * _per_row(self.start * es, xi), xs, es, self.norm, box)
         alpha = _per_row(es / self.steps if self.step_size is None
                          else torch.full_like(es, self.step_size), z)
         for _ in range(self.steps):
             g = score_gradient(self.model, z, target, sample, self.score)
-            d = g / _per_row(_l2(g), g).clamp_min(1e-30) if self.norm == "l2" else g.sign()
-            z = self.project(z - alpha * d, xs, es, box)
+            d = _unit(g) if self.norm == "l2" else g.sign()
+            z = _onto(z - alpha * d, xs, es, self.norm, box)
         return z, score_gradient(self.model, z, target, sample, self.score)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        box = self.box(x)
-        eps = self.radii(x, box)
+        box = as_box(self.bounds, x)
+        radius = self.radii(x, box)
         target.resolve_with(self.model, x)
-        seed, n, size = base_seed(self.seed), self.n_points, x[0].numel()
+        seed, n, size = base_seed(self.seed), self.n_samples, x[0].numel()
         points: list[torch.Tensor] = []
 
         def compute(rows: torch.Tensor) -> torch.Tensor:
-            z, g = self.search(x, eps, box, target, rows, seed)
+            z, g = self.search(x, radius, box, target, rows, seed)
             if self.keep_points:
                 points.append(z.detach())
             contrib, phi, used, neg = flux_terms(z, x[(rows // n).to(x.device)], g, self.mode)
@@ -196,7 +179,7 @@ class NeFLAG(Explainer):
         total = sum_rows(len(x) * n, len(x), self.batch_size, lambda rows: rows // n, compute)
         facts = total[:, size:].detach().cpu()
         self.metadata.update(
-            points_used=facts[:, 1].round().long(), radius=eps.detach().cpu(),
+            points_used=facts[:, 1].round().long(), radius=radius.detach().cpu(),
             mean_flux=facts[:, 0] / n, mean_negative_flux=facts[:, 2] / n)
         if self.keep_points:
             self.metadata["points"] = torch.cat(points).view(len(x), n, *x.shape[1:]).cpu()
@@ -209,7 +192,7 @@ def flux_terms(z: torch.Tensor, x: torch.Tensor, g: torch.Tensor, mode: str):
     A point that did not move (z = x) has no normal: it contributes nothing (φ_i := 0).
     """
     d = z - x
-    dist = _l2(d)
+    dist = norm_of(d, "l2")
     moved = dist > 0
     normal = d / _per_row(dist.clamp_min(1e-30), d)
     phi = (g * normal).flatten(1).sum(1)
@@ -221,16 +204,3 @@ def flux_terms(z: torch.Tensor, x: torch.Tensor, g: torch.Tensor, mode: str):
     used = ((phi < 0) & moved).to(g.dtype)
     return contrib, torch.where(moved, phi, torch.zeros_like(phi)), used, neg
 
-
-def _bound(value: Bound, x: torch.Tensor, name: str) -> torch.Tensor:
-    """A bound as a C×H×W-broadcastable tensor: a float, C per-channel values or a tensor."""
-    if isinstance(value, bool):
-        raise ValueError(f"bounds {name} must be a number, a sequence or a tensor")
-    t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
-    if t.dim() == 1 and t.numel() == x.shape[1] and x.shape[1] > 1:
-        t = t.view(-1, 1, 1)
-    try:
-        return torch.broadcast_to(t, x.shape[1:])
-    except RuntimeError as exc:
-        raise ValueError(f"bounds {name} of shape {tuple(t.shape)} does not broadcast to "
-                         f"one input {tuple(x.shape[1:])}") from exc

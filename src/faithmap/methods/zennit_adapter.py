@@ -16,7 +16,8 @@ user's model is never hooked or modified. Batch norms a canonizer could not merg
 relevance as a plain gradient would, so conservation then does not hold.
 
 ``EpsilonGammaBox`` needs the lowest and highest input values seen by the first layer; by
-default they are the input box ``input_bounds=(0, 1)`` pushed through a leading
+default they are the input box ``bounds=(0, 1)`` (scalars or per channel, parsed by
+:func:`~faithmap.core.geometry.as_box`) pushed through a leading
 :class:`~faithmap.core.modules.Normalize` (the zoo's and ``fm.zoo.torchvision``'s models).
 """
 
@@ -29,7 +30,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.autograd import input_gradient
+from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
+from ..core.geometry import BoundsLike, Box, as_box
 from ..core.modules import Normalize, ResidualBlock
 from ..core.registry import METHODS
 from ..core.targets import Target
@@ -76,10 +81,22 @@ def _pass_normalize(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return _PassNormalize.apply(x, self.mean, self.std)
 
 
-def _box(model: nn.Module, bounds: tuple[float, float], channels: int) -> tuple[torch.Tensor, ...]:
-    """The input box as the first layer sees it (through the model's first Normalize)."""
-    low = torch.full((1, channels, 1, 1), float(bounds[0]))
-    high = torch.full((1, channels, 1, 1), float(bounds[1]))
+def _check_bounds(bounds: BoundsLike) -> BoundsLike:
+    """``bounds`` validated without an input: a pair of scalars or of equal-length
+    per-channel values with lo < hi (as :func:`~faithmap.core.geometry.as_box` parses it)."""
+    try:
+        lo, hi = bounds
+        channels = max(torch.as_tensor(lo).numel(), torch.as_tensor(hi).numel())
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"bounds must be a pair (lo, hi), got {bounds!r}") from exc
+    as_box(bounds, torch.zeros(1, channels, 1, 1), check=False)
+    return bounds
+
+
+def _box(model: nn.Module, bounds: BoundsLike, x: torch.Tensor) -> Box:
+    """The input box as the first layer sees it (through the model's first Normalize),
+    per channel of ``x``."""
+    low, high = as_box(bounds, x, check=False)  # type: ignore[misc]
     normalize = next((m for m in model.modules() if isinstance(m, Normalize)), None)
     if normalize is not None:
         with torch.no_grad():
@@ -126,10 +143,14 @@ def _unmerged_batchnorm(model: nn.Module) -> list[str]:
 
 
 class ZennitExplainer(Explainer):
-    """An LRP composite from Zennit behind faithmap's explainer contract (N×C×H×W relevance)."""
+    """An LRP composite from Zennit behind faithmap's explainer contract (N×C×H×W relevance).
+
+    ``bounds``: the input box for box rules (``input_bounds`` is its deprecated name);
+    ``batch_size``: samples per forward/backward pass through the hooked copy."""
 
     name = "zennit"
 
+    @renamed_options(input_bounds="bounds")
     def __init__(
         self,
         composite: str | type | Any,
@@ -137,8 +158,8 @@ class ZennitExplainer(Explainer):
         model: nn.Module,
         *,
         canonizers: str | list[Any] | None = "auto",
-        input_bounds: tuple[float, float] = (0.0, 1.0),
-        batch_size: int | None = None,
+        bounds: BoundsLike = (0.0, 1.0),
+        batch_size: int | None = DEFAULT_BATCH_SIZE,
         **composite_options: Any,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
@@ -154,19 +175,19 @@ class ZennitExplainer(Explainer):
             self.composite_class, self.composite_instance = cls, None
         if not (isinstance(canonizers, list) or canonizers in ("auto", None)):
             raise ValueError("canonizers must be 'auto', None or a list of zennit canonizers")
-        if len(input_bounds) != 2 or not input_bounds[0] < input_bounds[1]:
-            raise ValueError(f"input_bounds must be (low, high), low < high; got {input_bounds}")
         self.canonizers = canonizers
-        self.input_bounds = (float(input_bounds[0]), float(input_bounds[1]))
+        self.bounds = _check_bounds(bounds)
         self.composite_options = composite_options
 
-    def _composite(self, model: nn.Module, channels: int) -> Any:
+    input_bounds = renamed_attribute("input_bounds", "bounds")
+
+    def _composite(self, model: nn.Module, x: torch.Tensor) -> Any:
         if self.composite_instance is not None:
             return self.composite_instance
         options = dict(self.composite_options)
         params = inspect.signature(self.composite_class.__init__).parameters
         if "low" in params and "low" not in options:
-            options["low"], options["high"] = _box(model, self.input_bounds, channels)
+            options["low"], options["high"] = _box(model, self.bounds, x)
         canonizers = _canonizers(model) if self.canonizers == "auto" else self.canonizers
         if canonizers and "canonizers" in params:
             options["canonizers"] = canonizers
@@ -181,18 +202,21 @@ class ZennitExplainer(Explainer):
                 module.forward = _pass_normalize.__get__(module)
         for p in model.parameters():
             p.requires_grad_(False)
-        composite = self._composite(model, x.shape[1])
-        inputs = x.clone().requires_grad_(True)
+        composite = self._composite(model, x)
+        scores: list[torch.Tensor] = []
+
+        def relevance_of(xs: torch.Tensor, t: Target, rows: torch.Tensor | None) -> torch.Tensor:
+            # Zennit's rules return relevance (not a gradient) at the input; the backward
+            # seeded with ones at the target logit starts LRP from R_out = 1: scale by f_y(x).
+            grad, output = input_gradient(hooked, xs, t, rows)
+            scores.append(t.scores(output, rows))
+            return grad * scores[-1].view(-1, *([1] * (xs.dim() - 1)))
+
         with composite.context(model) as hooked:
             self.metadata["unmerged_batchnorm"] = _unmerged_batchnorm(hooked)
-            output = hooked(inputs)
-            scores = target.scores(output, None)
-            (relevance,) = torch.autograd.grad(scores.sum(), inputs)
-        # Zennit's rules return relevance (not a gradient) at the input; seeding the backward
-        # with ones at the target logit starts LRP from R_out = 1, so scale by f_y(x).
-        relevance = relevance * scores.detach().view(-1, *([1] * (x.dim() - 1)))
+            relevance = self.map_samples(x, target, relevance_of)
         self.metadata["relevance_ratio"] = (
-            relevance.flatten(1).sum(1) / scores.detach()
+            relevance.flatten(1).sum(1) / torch.cat(scores)
         ).tolist()
         return relevance
 

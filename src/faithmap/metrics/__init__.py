@@ -1,6 +1,6 @@
 """Evaluation metrics: one score per sample, with ``higher_is_better`` and ``category``.
 
-Model-based: ``NAME(model, inputs, attributions, targets, **options)``; mask-based:
+Model-based: ``NAME(model, inputs, attributions, target, **options)``; mask-based:
 ``NAME(attributions, masks, **options)``; ``sparseness(attributions)``. Importing the
 category modules registers the metrics (``available_metrics()``, ``get_metric(name)``).
 """

@@ -5,7 +5,7 @@ Every metric is a plain function over torch tensors that returns one score per s
 metadata — ``higher_is_better``, ``category`` and ``kind`` — and registers it by name.
 
 Kinds and signatures:
-- ``"model"``: ``fn(model, inputs, attributions, targets, **options) -> Tensor[N]``
+- ``"model"``: ``fn(model, inputs, attributions, target, **options) -> Tensor[N]``
 - ``"mask"``: ``fn(attributions, masks, **options) -> Tensor[N]``
 - ``"attribution"``: ``fn(attributions, **options) -> Tensor[N]``
 """

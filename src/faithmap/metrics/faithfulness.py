@@ -1,6 +1,8 @@
 """Faithfulness metrics: does removing what the map calls important change the prediction?
 
-Every metric is ``fn(model, inputs, attributions, targets=None, **options) -> Tensor[N]``.
+Every metric is ``fn(model, inputs, attributions, target=None, **options) -> Tensor[N]``;
+inputs and target are validated by :func:`~faithmap.core.prelude.guarded_call`, which also
+leaves the model as it was.
 Attributions (N×C×H×W, N×1×H×W or N×H×W) are reduced to an N×H×W map by summing over
 channels (``reduce`` option, see :func:`faithmap.metrics.as_maps`); a "pixel" is one spatial
 location with all its channels. All samples × steps form one chunked batch of at most
@@ -15,7 +17,8 @@ import torch
 from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE
-from ..core.safety import model_guard
+from ..core.deprecation import renamed_options
+from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed, randn_rows, row_seed, sample_key
 from ..core.targets import TargetLike
 from .base import as_maps, metric
@@ -24,7 +27,7 @@ from .perturbation import (
     SCORES,
     auc,
     check_choice,
-    check_inputs,
+    check_maps,
     forward_scores,
     linear_impute,
     make_substrate,
@@ -44,18 +47,19 @@ __all__ = [
     "pixel_flipping",
     "road",
 ]
-Substrate = str | float
+BaselineLike = str | float
 
 
+@renamed_options(targets="target", substrate="baseline")
 def perturbation_curve(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     mode: str = "deletion",
     step: int | None = None,
-    substrate: Substrate = "zeros",
+    baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
@@ -64,76 +68,80 @@ def perturbation_curve(
 
     Pixels are taken in decreasing attribution order (ties: lower row-major index first),
     ``step`` at a time (default ``ceil(H·W/224)``). Point k has ``min(k·step, H·W)`` pixels
-    removed (deletion: replaced by the substrate) or inserted (insertion: put back into the
-    substrate); ``fractions`` is that count over H·W, from 0 to 1.
+    removed (deletion: replaced by the substrate image ``baseline``) or inserted (insertion:
+    put back into it); ``fractions`` is that count over H·W, from 0 to 1.
     """
     check_choice("mode", mode, ("deletion", "insertion"))
-    with model_guard(model):
-        return ranked_curve(model, inputs, attributions, targets, insert=mode == "insertion",
-                            order="morf", step=step, substrate=substrate, score=score,
+    with guarded_call(model, inputs, target) as (x, tgt):
+        return ranked_curve(model, x, attributions, tgt, insert=mode == "insertion",
+                            order="morf", step=step, baseline=baseline, score=score,
                             reduce=reduce, batch_size=batch_size)
 
 
 @metric("deletion", higher_is_better=False, category="faithfulness", kind="model")
+@renamed_options(targets="target", substrate="baseline")
 def deletion(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     step: int | None = None,
-    substrate: Substrate = "zeros",
+    baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Deletion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(x with the top-f pixels
-    replaced by the substrate) df``. Lower is better."""
-    fractions, curves = perturbation_curve(model, inputs, attributions, targets, mode="deletion",
-                                           step=step, substrate=substrate, score=score,
+    replaced by the substrate image baseline) df``. Lower is better."""
+    fractions, curves = perturbation_curve(model, inputs, attributions, target, mode="deletion",
+                                           step=step, baseline=baseline, score=score,
                                            reduce=reduce, batch_size=batch_size)
     return auc(fractions, curves)
 
 
 @metric("insertion", higher_is_better=True, category="faithfulness", kind="model")
+@renamed_options(targets="target", substrate="baseline")
 def insertion(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     step: int | None = None,
-    substrate: Substrate = "blur",
+    baseline: BaselineLike = "blur",
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
-    """Insertion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(substrate with the top-f
-    pixels of x put back) df``. Higher is better. Default substrate: blur, as in RISE."""
-    fractions, curves = perturbation_curve(model, inputs, attributions, targets, mode="insertion",
-                                           step=step, substrate=substrate, score=score,
+    """Insertion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(substrate image baseline
+    with the top-f pixels of x put back) df``. Higher is better. Default: blur, as in RISE."""
+    fractions, curves = perturbation_curve(model, inputs, attributions, target, mode="insertion",
+                                           step=step, baseline=baseline, score=score,
                                            reduce=reduce, batch_size=batch_size)
     return auc(fractions, curves)
 
 
 @metric("insertion_deletion", higher_is_better=True, category="faithfulness", kind="model")
+@renamed_options(targets="target", insertion_substrate="insertion_baseline",
+                 deletion_substrate="deletion_baseline")
 def insertion_deletion(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     step: int | None = None,
-    insertion_substrate: Substrate = "blur",
-    deletion_substrate: Substrate = "zeros",
+    insertion_baseline: BaselineLike = "blur",
+    deletion_baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Insertion AUC − deletion AUC (the difference reported by NeFLAG). Higher is better."""
     common = dict(step=step, score=score, reduce=reduce, batch_size=batch_size)
-    ins = insertion(model, inputs, attributions, targets, substrate=insertion_substrate, **common)
-    dele = deletion(model, inputs, attributions, targets, substrate=deletion_substrate, **common)
+    ins = insertion(model, inputs, attributions, target, baseline=insertion_baseline, **common)
+    dele = deletion(model, inputs, attributions, target, baseline=deletion_baseline, **common)
     return ins - dele
 
 
@@ -141,30 +149,31 @@ def _flipping_curve(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike,
+    target: TargetLike,
     order: str,
     features_in_step: int,
-    baseline: Substrate,
+    baseline: BaselineLike,
     score: str,
     reduce: str,
     batch_size: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    with model_guard(model):
-        return ranked_curve(model, inputs, attributions, targets, insert=False, order=order,
-                            step=features_in_step, substrate=baseline, score=score,
+    with guarded_call(model, inputs, target) as (x, tgt):
+        return ranked_curve(model, x, attributions, tgt, insert=False, order=order,
+                            step=features_in_step, baseline=baseline, score=score,
                             reduce=reduce, batch_size=batch_size)
 
 
 @metric("pixel_flipping", higher_is_better=False, category="faithfulness", kind="model")
+@renamed_options(targets="target")
 def pixel_flipping(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     order: str = "morf",
     features_in_step: int = 1,
-    baseline: Substrate = 0.0,
+    baseline: BaselineLike = 0.0,
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
@@ -177,20 +186,21 @@ def pixel_flipping(
     unperturbed point included. MoRF: lower is better (the metadata); LeRF: higher is better.
     """
     check_choice("order", order, ORDERS)
-    fractions, curves = _flipping_curve(model, inputs, attributions, targets, order,
+    fractions, curves = _flipping_curve(model, inputs, attributions, target, order,
                                         features_in_step, baseline, score, reduce, batch_size)
     return auc(fractions, curves)
 
 
 @metric("lerf_morf_gap", higher_is_better=True, category="faithfulness", kind="model")
+@renamed_options(targets="target")
 def lerf_morf_gap(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     features_in_step: int = 1,
-    baseline: Substrate = 0.0,
+    baseline: BaselineLike = 0.0,
     score: str = "probability",
     reduce: str = "sum",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
@@ -202,17 +212,18 @@ def lerf_morf_gap(
     """
     common = dict(features_in_step=features_in_step, baseline=baseline, score=score,
                   reduce=reduce, batch_size=batch_size)
-    lerf = pixel_flipping(model, inputs, attributions, targets, order="lerf", **common)
-    morf = pixel_flipping(model, inputs, attributions, targets, order="morf", **common)
+    lerf = pixel_flipping(model, inputs, attributions, target, order="lerf", **common)
+    morf = pixel_flipping(model, inputs, attributions, target, order="morf", **common)
     return lerf - morf
 
 
 @metric("road", higher_is_better=False, category="faithfulness", kind="model")
+@renamed_options(targets="target")
 def road(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     percentages: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
     order: str = "morf",
@@ -236,12 +247,12 @@ def road(
     if pct.dim() != 1 or pct.numel() == 0 or bool(((pct < 0) | (pct >= 1)).any()):
         raise ValueError(f"percentages must be a non-empty list of values in [0, 1), got "
                          f"{percentages!r}")
-    with model_guard(model):
-        x, a = check_inputs(model, inputs, attributions, batch_size)
+    with guarded_call(model, inputs, target) as (x, tgt):
+        a = check_maps(x, attributions, batch_size)
         n, c, h, w = x.shape
         ranks = pixel_ranks(as_maps(a, reduce), order)
         counts = torch.round(pct * h * w).long().to(x.device)
-        target = resolve_target(model, x, targets, batch_size)
+        tgt = resolve_target(model, x, tgt, batch_size)
         seed0, n_pct = base_seed(seed), counts.numel()
 
         def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,19 +261,20 @@ def road(
             removed = (ranks[samples] < counts[k, None]).view(-1, 1, h, w)
             imputed = linear_impute(x[samples], removed, tol=tol)
             keys = [(int(s), int(j)) for s, j in zip(samples.tolist(), k.tolist())]
-            eps = randn_rows(seed0, keys, (c, h, w), x.dtype, x.device)
-            return imputed + noise * eps * removed, samples
+            z = randn_rows(seed0, keys, (c, h, w), x.dtype, x.device)
+            return imputed + noise * z * removed, samples
 
-        scores = forward_scores(model, n * n_pct, build, target, score, batch_size)
+        scores = forward_scores(model, n * n_pct, build, tgt, score, batch_size)
     return scores.view(n, n_pct).mean(dim=1)
 
 
 @metric("fidelity", higher_is_better=False, category="faithfulness", kind="model")
+@renamed_options(targets="target")
 def fidelity(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     eps: float = 1e-12,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
@@ -271,37 +283,38 @@ def fidelity(
 
     F^c is the softmax probability of the target. E has the input's shape (N×C×H×W, used
     element-wise) or is a one-channel map broadcast over the channels; ``mean E`` is the
-    per-sample mean of E. Both probabilities are clamped to ``≥ eps`` before the log.
-    Lower is better.
+    per-sample mean of E. Both probabilities are clamped to ``≥ eps`` (a numerical
+    stabiliser of the log) before the log. Lower is better.
     """
-    with model_guard(model):
-        x, a = check_inputs(model, inputs, attributions, batch_size)
+    with guarded_call(model, inputs, target) as (x, tgt):
+        a = check_maps(x, attributions, batch_size)
         e = a if a.dim() == 4 else a[:, None]
         e = e - e.mean(dim=(1, 2, 3), keepdim=True)
         masked = e * x
         n = x.shape[0]
-        target = resolve_target(model, x, targets, batch_size)
+        tgt = resolve_target(model, x, tgt, batch_size)
 
         def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             rows = rows.to(x.device)
             samples, plain = rows % n, (rows < n)[:, None, None, None]
             return torch.where(plain, x[samples], masked[samples]), samples
 
-        p = forward_scores(model, 2 * n, build, target, "probability", batch_size)
+        p = forward_scores(model, 2 * n, build, tgt, "probability", batch_size)
     log_p = p.clamp_min(eps).log()
     return log_p[:n] - log_p[n:]
 
 
 @metric("faithfulness_correlation", higher_is_better=True, category="faithfulness", kind="model")
+@renamed_options(targets="target", n_runs="n_samples")
 def faithfulness_correlation(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
-    n_runs: int = 100,
+    n_samples: int = 100,
     subset_size: int = 224,
-    baseline: Substrate = 0.0,
+    baseline: BaselineLike = 0.0,
     score: str = "logit",
     reduce: str = "sum",
     seed: SeedLike = 0,
@@ -310,21 +323,21 @@ def faithfulness_correlation(
 ) -> torch.Tensor:
     """Faithfulness correlation (Bhatt et al., IJCAI 2020): ``corr_S(Σ_{i∈S} a_i, f(x) − f(x_S))``.
 
-    Over ``n_runs`` random pixel subsets S of ``subset_size`` (seeded per sample; or given
+    Over ``n_samples`` random pixel subsets S of ``subset_size`` (seeded per sample; or given
     explicitly as ``subsets``, N×runs×size pixel indices), x_S replaces S by ``baseline``;
     Pearson correlation per sample (NaN when either side has zero variance). Higher is better.
     """
     check_choice("score", score, SCORES)
-    with model_guard(model):
-        x, a = check_inputs(model, inputs, attributions, batch_size)
+    with guarded_call(model, inputs, target) as (x, tgt):
+        a = check_maps(x, attributions, batch_size)
         n, _, h, w = x.shape
         maps = as_maps(a, reduce).flatten(1)
-        idx = _subsets(n, h * w, n_runs, subset_size, seed, x.device, subsets)
+        idx = _subsets(n, h * w, n_samples, subset_size, seed, x.device, subsets)
         runs = idx.shape[1]
         removed = torch.zeros(n, runs, h * w, dtype=torch.bool, device=x.device)
         removed.scatter_(2, idx, True)
         base = make_substrate(x, baseline)
-        target = resolve_target(model, x, targets, batch_size)
+        tgt = resolve_target(model, x, tgt, batch_size)
 
         def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             rows = rows.to(x.device)
@@ -332,15 +345,15 @@ def faithfulness_correlation(
             mask = removed[samples, r].view(-1, 1, h, w)
             return torch.where(mask, base[samples], x[samples]), samples
 
-        f_x = forward_scores(model, n, lambda r: (x[r.to(x.device)], r), target, score,
+        f_x = forward_scores(model, n, lambda r: (x[r.to(x.device)], r), tgt, score,
                              batch_size)
-        f_s = forward_scores(model, n * runs, build, target, score, batch_size).view(n, runs)
+        f_s = forward_scores(model, n * runs, build, tgt, score, batch_size).view(n, runs)
     sums = torch.gather(maps[:, None, :].expand(n, runs, h * w), 2, idx).sum(2)
     return _pearson(sums, f_x[:, None] - f_s)
 
 
 def _subsets(
-    n: int, n_pixels: int, n_runs: int, size: int, seed: SeedLike, device: torch.device,
+    n: int, n_pixels: int, n_samples: int, size: int, seed: SeedLike, device: torch.device,
     subsets: torch.Tensor | None,
 ) -> torch.Tensor:
     """N×runs×size pixel indices: given (validated) or drawn without replacement, per sample."""
@@ -351,15 +364,15 @@ def _subsets(
         if bool(((idx < 0) | (idx >= n_pixels)).any()):
             raise ValueError(f"subset indices must lie in 0..{n_pixels - 1}")
         return idx
-    if n_runs < 2 or not 1 <= size <= n_pixels:
-        raise ValueError(f"need n_runs >= 2 and 1 <= subset_size <= {n_pixels} (H·W), got "
-                         f"n_runs={n_runs}, subset_size={size}")
+    if n_samples < 2 or not 1 <= size <= n_pixels:
+        raise ValueError(f"need n_samples >= 2 and 1 <= subset_size <= {n_pixels} (H·W), got "
+                         f"n_samples={n_samples}, subset_size={size}")
     s0 = base_seed(seed)
     g = torch.Generator(device=device)
     draws = []
     for i in range(n):  # one generator per sample: draws do not depend on the batch
         g.manual_seed(row_seed(s0, *sample_key(i)))
-        keys = torch.rand(n_runs, n_pixels, generator=g, device=device)
+        keys = torch.rand(n_samples, n_pixels, generator=g, device=device)
         draws.append(keys.argsort(dim=1)[:, :size])
     return torch.stack(draws)
 

@@ -15,12 +15,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..core.batching import chunks
+from ..core.deprecation import renamed_options
 from ..core.errors import InvalidInputError, TargetError
 from ..core.explainer import Explainer
+from ..core.geometry import BoundsLike, as_box, clip_to_box
 from ..core.registry import ExplainerLike, ExplainFn, get_explainer
 from ..core.seeding import derived_rows, randn_rows
 from ..core.targets import Target, TargetLike, row_targets
-from ..core.validation import check_input_range, check_positive_int
+from ..core.validation import check_positive_int
 
 
 def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
@@ -108,6 +111,7 @@ def _region(region: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     return r
 
 
+@renamed_options(epsilon="radius", input_range="bounds")
 def manipulate(
     model: nn.Module,
     x: torch.Tensor,
@@ -118,21 +122,25 @@ def manipulate(
     *,
     attack: str,
     k: int | None,
-    epsilon: float,
+    radius: float,
     steps: int,
     step_size: float | None,
     target_region: torch.Tensor | None,
-    input_range: tuple[float, float] | None,
+    bounds: BoundsLike | None,
     beta: float,
     n_candidates: int,
     seed: int,
     batch_size: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The attacked inputs x̂, their explanations E(x̂), and k (see manipulation_attack)."""
+    """The attacked inputs x̂, their explanations E(x̂), and k (see manipulation_attack).
+
+    x̂ stays in the L∞ ball of ``radius`` around x intersected with the box ``bounds``
+    (:func:`~faithmap.core.geometry.as_box`); samples are attacked in chunks of
+    ``batch_size // rows per sample`` (:func:`~faithmap.core.batching.chunks`)."""
     if attack not in ("topk", "targeted", "mass_center"):
         raise ValueError(f"attack must be 'topk', 'targeted' or 'mass_center', got {attack!r}")
-    if not epsilon >= 0 or (step_size is not None and not step_size > 0):
-        raise ValueError("epsilon must be >= 0 and step_size > 0")
+    if not radius >= 0 or (step_size is not None and not step_size > 0):
+        raise ValueError("radius must be >= 0 and step_size > 0")
     check_positive_int("n_candidates", n_candidates)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
@@ -140,7 +148,7 @@ def manipulate(
     kk = max(1, round(0.1 * h * w)) if k is None else check_positive_int("k", k)
     if kk > h * w:
         raise ValueError(f"k={kk} exceeds the {h * w} pixels of a map")
-    check_input_range(x, input_range)
+    box = as_box(bounds, x)
     with torch.no_grad():
         logits = model(x)
     if logits.dim() != 2:
@@ -148,11 +156,11 @@ def manipulate(
     label = logits.argmax(1)
     region = _region(target_region, x) if attack == "targeted" else None
     objective = _objective(attack, a0, kk, region, h, w)
-    step = epsilon / 4 if step_size is None else step_size
+    step = radius / 4 if step_size is None else step_size
 
     def project(xa: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        xa = torch.minimum(torch.maximum(xa, x[s] - epsilon), x[s] + epsilon)
-        return xa if input_range is None else xa.clamp(*input_range)
+        """x̂ into the L∞ ball {‖x̂ − x‖∞ ≤ radius} (a box around x), then into ``bounds``."""
+        return clip_to_box(clip_to_box(xa, (x[s] - radius, x[s] + radius)), box)
 
     def evaluate(xa: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """D under the real explainer (−inf where the label changed) and E(xa)."""
@@ -169,9 +177,9 @@ def manipulate(
     gradient_based = isinstance(e, Explainer) and e.differentiable
     soft = softplus_copy(model, beta) if gradient_based and steps > 0 else None
     per_sample = e.rows_per_sample() if gradient_based else n_candidates
-    group = n if batch_size is None else max(1, batch_size // per_sample)
-    for start in range(0, n, group):
-        s = torch.arange(start, min(start + group, n), device=x.device)
+    group = None if batch_size is None else max(1, batch_size // per_sample)
+    for rows in chunks(n, group):
+        s = rows.to(x.device)
         if soft is not None:
             _gradient_attack(e, soft, x, s, target, objective, project, evaluate, steps, step,
                              best_d, best_x, best_a)

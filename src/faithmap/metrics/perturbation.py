@@ -15,25 +15,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import check_batch_size, map_rows
-from ..core.targets import Target, TargetLike
-from ..core.validation import check_input, check_positive_int, check_same_device
+from ..core.targets import Target
+from ..core.validation import check_positive_int
 from .base import as_maps, check_attributions
 
-SUBSTRATES = ("zeros", "blur", "mean")
+BASELINES = ("zeros", "blur", "mean")  # substrate images (RISE); or a number
 SCORES = ("probability", "logit")
 ORDERS = ("morf", "lerf")
 BLUR_SIZE, BLUR_SIGMA = 11, 5.0  # RISE's gkern(klen=11, nsig=5)
 
 
-def check_inputs(
-    model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, batch_size: int | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate a model-metric call; return detached ``(inputs, attributions)``."""
-    x = check_input(inputs).detach()
-    check_same_device(model, x)
+def check_maps(
+    x: torch.Tensor, attributions: torch.Tensor, batch_size: int | None
+) -> torch.Tensor:
+    """Detached attributions matching the prepared inputs ``x`` (from
+    :func:`~faithmap.core.prelude.guarded_call`), on x's device; validates ``batch_size``."""
     a = check_attributions(attributions, x)
     check_batch_size(batch_size)
-    return x, a.to(x.device)
+    return a.to(x.device)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
@@ -44,10 +43,9 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def resolve_target(
-    model: nn.Module, x: torch.Tensor, targets: TargetLike, batch_size: int | None
+    model: nn.Module, x: torch.Tensor, target: Target, batch_size: int | None
 ) -> Target:
-    """A :class:`Target` for ``x``; a ``None`` target becomes the predicted class (chunked)."""
-    target = Target(targets, x.shape[0])
+    """``target`` resolved for ``x``: a ``None`` target becomes the predicted class (chunked)."""
     if target.needs_prediction:
         with torch.no_grad():
             target.resolve(map_rows(x.shape[0], batch_size, lambda r: model(x[r.to(x.device)])))
@@ -121,14 +119,15 @@ def gaussian_blur(
     return F.conv2d(x, kernel, padding=size // 2, groups=x.shape[1])
 
 
-def make_substrate(x: torch.Tensor, substrate: str | float) -> torch.Tensor:
-    """The N×C×H×W image that replaces removed pixels: zeros, blur, per-channel mean, or a value."""
-    if isinstance(substrate, (int, float)) and not isinstance(substrate, bool):
-        return torch.full_like(x, float(substrate))
-    check_choice("substrate", substrate, SUBSTRATES)
-    if substrate == "zeros":
+def make_substrate(x: torch.Tensor, baseline: str | float) -> torch.Tensor:
+    """The N×C×H×W substrate image that replaces removed pixels, from ``baseline``: zeros,
+    blur, per-channel mean, or a value."""
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return torch.full_like(x, float(baseline))
+    check_choice("baseline", baseline, BASELINES)
+    if baseline == "zeros":
         return torch.zeros_like(x)
-    if substrate == "mean":
+    if baseline == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x)
     return gaussian_blur(x)
 
@@ -170,27 +169,28 @@ def auc(fractions: torch.Tensor, curves: torch.Tensor) -> torch.Tensor:
 
 def ranked_curve(
     model: nn.Module,
-    inputs: torch.Tensor,
+    x: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike,
+    target: Target,
     *,
     insert: bool,
     order: str,
     step: int | None,
-    substrate: str | float,
+    baseline: str | float,
     score: str,
     reduce: str,
     batch_size: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated ``(fractions[T+1], curves[N, T+1])`` for deletion/insertion/pixel flipping."""
-    x, a = check_inputs(model, inputs, attributions, batch_size)
+    """``(fractions[T+1], curves[N, T+1])`` for deletion/insertion/pixel flipping, from the
+    prepared inputs ``x`` and target (:func:`~faithmap.core.prelude.guarded_call`)."""
+    a = check_maps(x, attributions, batch_size)
     check_choice("score", score, SCORES)
     n_pixels = x.shape[2] * x.shape[3]
     step = default_step(n_pixels) if step is None else step
     counts = step_counts(n_pixels, step, x.device)  # also validates `step`
     ranks = pixel_ranks(as_maps(a, reduce), order)
-    base = make_substrate(x, substrate)
-    target = resolve_target(model, x, targets, batch_size)
+    base = make_substrate(x, baseline)
+    target = resolve_target(model, x, target, batch_size)
     curves = curve_scores(model, x, ranks, step, base, target, insert=insert, score=score,
                           batch_size=batch_size)
     return counts.to(x.dtype) / n_pixels, curves

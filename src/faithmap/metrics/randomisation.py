@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..core.deprecation import renamed_options
+from ..core.prelude import guarded_call
 from ..core.registry import ExplainerLike, as_explain_fn
-from ..core.safety import model_guard
 from ..core.seeding import SeedLike, base_seed, row_seed
-from ..core.targets import Target, TargetLike
-from ..core.validation import check_input, check_same_device
+from ..core.targets import TargetLike
 from ._similarity import spearman, ssim
 from .base import as_maps, check_attributions, metric
 
@@ -53,11 +53,12 @@ def _cascade(model: nn.Module, names: list[str], seed: int) -> Iterator[nn.Modul
 
 
 @metric("mprt", higher_is_better=False, category="randomisation", kind="model")
+@renamed_options(targets="target")
 def mprt(
     model: nn.Module,
     inputs: torch.Tensor,
     attributions: torch.Tensor,
-    targets: TargetLike = None,
+    target: TargetLike = None,
     *,
     explainer: ExplainerLike | None = None,
     similarity: str = "spearman",
@@ -71,37 +72,35 @@ def mprt(
     with its last l layers (:func:`cascade_layers`) re-initialised by their own
     ``reset_parameters`` under a seeded RNG, and ``layers`` = L limits the depth (default:
     all). ``sim``: ``"spearman"`` (rank correlation of all C·H·W values) or ``"ssim"`` (SSIM of
-    the channel-summed maps, win 7). ``abs=True`` (as Quantus) compares |E|. Targets are
+    the channel-summed maps, win 7). ``abs=True`` (as Quantus) compares |E|. The target is
     resolved on the trained model and kept. Lower is better: a faithful explanation changes.
     """
-    x = check_input(inputs)
-    check_same_device(model, x)
-    a0 = check_attributions(attributions, x)
-    if similarity not in ("spearman", "ssim"):
-        raise ValueError(f"similarity must be 'spearman' or 'ssim', got {similarity!r}")
-    names = cascade_layers(model)
-    if not names:
-        raise ValueError("the model has no layer with parameters and reset_parameters()")
-    if layers is not None:
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-            raise ValueError(f"layers must be a positive int or None, got {layers!r}")
-        names = names[:layers]
-    as_explain_fn(explainer, model)  # validate the option before any work
-    seed_ = base_seed(seed)
+    with guarded_call(model, inputs, target) as (x, tgt):
+        a0 = check_attributions(attributions, x)
+        if similarity not in ("spearman", "ssim"):
+            raise ValueError(f"similarity must be 'spearman' or 'ssim', got {similarity!r}")
+        names = cascade_layers(model)
+        if not names:
+            raise ValueError("the model has no layer with parameters and reset_parameters()")
+        if layers is not None:
+            if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+                raise ValueError(f"layers must be a positive int or None, got {layers!r}")
+            names = names[:layers]
+        as_explain_fn(explainer, model)  # validate the option before any work
+        seed_ = base_seed(seed)
 
-    def prepare(a: torch.Tensor) -> torch.Tensor:
-        a = a.abs() if abs else a
-        return as_maps(a, "sum") if similarity == "ssim" else a
+        def maps(a: torch.Tensor) -> torch.Tensor:
+            a = a.abs() if abs else a
+            return as_maps(a, "sum") if similarity == "ssim" else a
 
-    def sim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return spearman(a, b) if similarity == "spearman" else ssim(a, b)
+        def sim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return spearman(a, b) if similarity == "spearman" else ssim(a, b)
 
-    reference = prepare(a0)
-    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    with model_guard(model):
-        target = Target(targets, x.shape[0]).resolve_with(model, x)
-        fixed = target.fn if target.fn is not None else target.indices
+        reference = maps(a0)
+        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        tgt.resolve_with(model, x)
+        fixed = tgt.fn if tgt.fn is not None else tgt.indices
         for rand in _cascade(model, names, seed_):
             a = as_explain_fn(explainer, rand)(x, fixed).detach()
-            total += sim(reference, prepare(a.reshape(a0.shape)))
+            total += sim(reference, maps(a.reshape(a0.shape)))
     return total / len(names)

@@ -31,7 +31,8 @@ class ModelSpec:
     lr: float = 3e-3
     batch_size: int = 64
     weight_decay: float = 1e-4
-    adversarial: dict[str, float] = field(default_factory=dict)  # {"eps", "steps"} for PGD-L2
+    # PGD-L2 adversarial training: {"eps": radius, "steps"} ("eps" as recorded in the cards)
+    adversarial: dict[str, float] = field(default_factory=dict)
     input_size: str = "1×28×28"
 
 

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks.pgd import pgd_l2
+from ..core.batching import chunks
+from ..core.deprecation import renamed_options
 from ..data import info as data_info
 from ..data import load as load_data
 from .registry import SPECS, _files, _spec, load_state
@@ -51,16 +53,27 @@ def augment(x: torch.Tensor, g: torch.Generator, shift: float = 2.0, degrees: fl
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
     """Top-1 accuracy of ``model`` (used as it is: call ``.eval()`` first)."""
-    hits = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-               for i in range(0, len(x), batch_size))
+    hits = sum(int((model(x[rows]).argmax(1) == y[rows]).sum())
+               for rows in chunks(len(x), batch_size))
     return hits / len(x)
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+@renamed_options(eps="radius")
+def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float,
                     steps: int = 10, seed: int = 0) -> float:
-    """Accuracy under a PGD-L2 attack of radius ``eps`` (``steps`` steps, random start)."""
+    """Accuracy under a PGD-L2 attack of ``radius`` (``steps`` steps, random start;
+    ``eps`` is the deprecated name of ``radius``)."""
     g = torch.Generator().manual_seed(seed)
-    return accuracy(model, pgd_l2(model, x, y, eps, steps, generator=g), y)
+    return accuracy(model, pgd_l2(model, x, y, radius, steps, generator=g), y)
+
+
+def adversarial_radius(adversarial: dict[str, Any], default: float | None = None) -> float:
+    """The PGD-L2 radius of a recipe's ``adversarial`` dict (recorded as ``"eps"`` in the
+    shipped specs and model cards; ``"radius"`` is read first)."""
+    value = adversarial.get("radius", adversarial.get("eps", default))
+    if value is None:
+        raise KeyError("the adversarial recipe has no 'radius' (or 'eps')")
+    return float(value)
 
 
 def _fit(name: str, seed: int, epochs: int, log: bool) -> nn.Module:
@@ -76,11 +89,11 @@ def _fit(name: str, seed: int, epochs: int, log: bool) -> nn.Module:
     model.train()
     for epoch in range(epochs):
         perm, total = torch.randperm(len(x), generator=g), 0.0
-        for i in range(0, len(x), spec.batch_size):
-            idx = perm[i:i + spec.batch_size]
+        for rows in chunks(len(x), spec.batch_size):
+            idx = perm[rows]
             xb, yb = augment(x[idx], g), y[idx]
             if spec.adversarial:
-                xb = pgd_l2(model, xb, yb, spec.adversarial["eps"],
+                xb = pgd_l2(model, xb, yb, adversarial_radius(spec.adversarial),
                             int(spec.adversarial["steps"]), generator=g)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
@@ -120,7 +133,7 @@ def train(
         torch.save(state, weights)
         stored = load_state(spec.build(), weights).eval()
         xt, yt = load_data(spec.dataset, "test")
-        eps = spec.adversarial.get("eps", 1.0)
+        radius = adversarial_radius(spec.adversarial, default=1.0)
         card = {
             "name": name,
             "architecture": spec.architecture,
@@ -134,8 +147,8 @@ def train(
                               "std": stored.normalize.std.flatten().tolist()},
             "class_names": list(data_info(spec.dataset).class_names),
             "test_accuracy": accuracy(stored, xt, yt),
-            "pgd_l2_test_accuracy": {"eps": eps, "steps": 10,
-                                     "accuracy": robust_accuracy(stored, xt, yt, eps)},
+            "pgd_l2_test_accuracy": {"eps": radius, "steps": 10,  # the card's recorded key
+                                     "accuracy": robust_accuracy(stored, xt, yt, radius)},
             "training_command": f"faithmap zoo train {name}",
             "recipe": {"seed": seed, "epochs": epochs, "optimizer": "AdamW + OneCycle",
                        "lr": spec.lr, "batch_size": spec.batch_size,

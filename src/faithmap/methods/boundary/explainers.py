@@ -10,7 +10,7 @@ x' = the closest point to x (in ``norm``) whose predicted class differs from y, 
 - boundary SmoothGrad: SmoothGrad at x', (1/S) Σ_s ∇f_y(x' + ε_s).
 
 The three share one search per (model, inputs, targets, search settings) through a
-:class:`~faithmap.methods.boundary_cache.BoundaryCache`. Samples with no boundary found are
+:class:`~faithmap.methods.boundary.cache.BoundaryCache`. Samples with no boundary found are
 listed in ``metadata["fallback_samples"]`` with a warning, and use the ``fallback`` point
 (default 0.0: the all-zeros input, as the reference; ``fallback="raise"`` raises instead).
 """
@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...attacks.boundary import Boundary, check_eps, find_boundary
+from ...attacks.boundary import Boundary, check_radii, find_boundary
 from ...core.autograd import input_gradient
 from ...core.batching import DEFAULT_BATCH_SIZE, map_rows
+from ...core.deprecation import renamed, renamed_attribute, renamed_options
 from ...core.errors import TargetError
 from ...core.explainer import Explainer
 from ...core.geometry import BoundsLike, check_norm
@@ -40,15 +41,17 @@ from .cache import DEFAULT_CACHE, BoundaryCache
 class BoundaryExplainer(Explainer):
     """Shared boundary search of BSM, BIG and boundary SmoothGrad (see module doc).
 
-    Search options: ``norm`` ("l2" | "linf"), ``eps`` (ascending radii; None: the default
-    rule of :func:`~faithmap.attacks.find_boundary`), ``steps`` (PGD steps per eps),
-    ``cw_steps``, ``refine_steps``, ``bounds`` (valid input range, scalars or per channel),
-    ``seed``, ``search_options`` (other :func:`find_boundary` keywords). ``cache``: True
-    (the shared cache), False, or a :class:`BoundaryCache`.
+    Search options: ``norm`` ("l2" | "linf"), ``radius`` (ascending radii; None: the default
+    rule of :func:`~faithmap.attacks.find_boundary`; ``eps`` is its deprecated name),
+    ``steps`` (PGD steps per radius), ``cw_steps``, ``refine_steps``, ``bounds`` (valid input
+    range, scalars or per channel), ``seed``, ``search_options`` (other :func:`find_boundary`
+    keywords). ``cache``: True (the shared cache), False, or a :class:`BoundaryCache`.
+    ``batch_size`` (rows per forward pass) is also the search's.
     """
 
+    @renamed_options(eps="radius")
     def __init__(
-        self, model: nn.Module, *, norm: str = "l2", eps: Any = None, steps: int = 40,
+        self, model: nn.Module, *, norm: str = "l2", radius: Any = None, steps: int = 40,
         cw_steps: int | None = None, refine_steps: int = 10,
         bounds: BoundsLike | None = (0.0, 1.0), seed: SeedLike = 0,
         fallback: Baseline | str = 0.0, cache: bool | BoundaryCache = True,
@@ -58,9 +61,11 @@ class BoundaryExplainer(Explainer):
         super().__init__(model, batch_size=batch_size)
         if isinstance(fallback, str) and fallback != "raise":
             raise ValueError(f"fallback must be a baseline or 'raise', got {fallback!r}")
-        self.search = {"norm": check_norm(norm), "eps": None if eps is None else check_eps(eps),
+        extra = renamed(search_options or {}, {"eps": "radius"}, "search_options")
+        self.search = {"norm": check_norm(norm),
+                       "radius": None if radius is None else check_radii(radius),
                        "steps": steps, "cw_steps": cw_steps, "refine_steps": refine_steps,
-                       "bounds": bounds, "seed": seed, **(search_options or {})}
+                       "bounds": bounds, "seed": seed, **extra}
         self.fallback = fallback
         self.seed = seed
         if not isinstance(cache, (bool, BoundaryCache)):
@@ -85,7 +90,7 @@ class BoundaryExplainer(Explainer):
         b = found
         self.metadata.update(
             boundary=b, found=b.found.tolist(), distances=b.distances.tolist(),
-            boundary_eps=b.eps.tolist(),
+            boundary_radius=b.radius.tolist(),
             boundary_attack=list(b.attack), boundary_class=b.labels.tolist(),
             search_forward_backward=0 if self.metadata["cache_hit"] else b.forward_backward)
         missing = torch.nonzero(~b.found).flatten().tolist()
@@ -99,10 +104,10 @@ class BoundaryExplainer(Explainer):
             return b.points, b
         if self.fallback == "raise":
             raise RuntimeError(f"{type(self).__name__}: no decision boundary found for samples "
-                               f"{missing[:10]} (largest eps {float(b.eps_list.max()):.3g})")
+                               f"{missing[:10]} (largest radius {float(b.radii.max()):.3g})")
         warnings.warn(
             f"{type(self).__name__}: no decision boundary found for samples {missing[:10]} "
-            f"(largest eps {float(b.eps_list.max()):.3g}); they use the fallback baseline "
+            f"(largest radius {float(b.radii.max()):.3g}); they use the fallback baseline "
             f"{self.fallback!r} instead (metadata['fallback_samples'])",
             RuntimeWarning, stacklevel=4)
         base = resolve_baseline(self.fallback, x)  # type: ignore[arg-type]
@@ -131,13 +136,12 @@ class BoundarySaliency(BoundaryExplainer):
             r = rows.to(x.device)
             if self.objective == "logit":
                 return input_gradient(self.model, xp[r], target, rows)[0]
-            leaf = xp[r].detach().requires_grad_(True)
-            with torch.enable_grad():
-                out = self.model(leaf.clone())
+
+            def margin(out: torch.Tensor) -> torch.Tensor:
                 yy = y[rows].to(out.device)[:, None]
-                margin = out.gather(1, yy).squeeze(1) - out.scatter(1, yy, -torch.inf).amax(1)
-                (g,) = torch.autograd.grad(margin.sum(), leaf)
-            return g
+                return out.gather(1, yy).squeeze(1) - out.scatter(1, yy, -torch.inf).amax(1)
+
+            return input_gradient(self.model, xp[r], Target(margin, len(rows)))[0]
 
         g = map_rows(x.shape[0], self.batch_size, grad)
         return g.abs() if self.abs else g
@@ -146,15 +150,19 @@ class BoundarySaliency(BoundaryExplainer):
 @register("big")
 class BoundaryIntegratedGradients(BoundaryExplainer):
     """BIG: Integrated Gradients from the boundary point x' to x (``n_steps``, quadrature
-    ``method``/``integration`` as :class:`IntegratedGradients`). ``metadata`` holds
-    ``convergence_delta`` = Σ BIG − (f_y(x) − f_y(x')) and ``boundary_gap`` = f_y(x) − f_y(x')."""
+    rule ``integration`` as :class:`IntegratedGradients`; ``method`` is its deprecated name).
+    ``metadata`` holds ``convergence_delta`` = Σ BIG − (f_y(x) − f_y(x')) and
+    ``boundary_gap`` = f_y(x) − f_y(x')."""
 
-    def __init__(self, model: nn.Module, *, n_steps: int = 50, method: str | None = None,
+    @renamed_options(method="integration")
+    def __init__(self, model: nn.Module, *, n_steps: int = 50,
                  integration: str = "gausslegendre", **options: Any) -> None:
         super().__init__(model, **options)
-        self.method = normalise_method(method or integration)
-        self.alphas, self.weights = quadrature(self.method, n_steps)
+        self.integration = normalise_method(integration)
+        self.alphas, self.weights = quadrature(self.integration, n_steps)
         self.n_steps = n_steps
+
+    method = renamed_attribute("method", "integration")
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         xp, _ = self.boundary(x, target)

@@ -3,7 +3,10 @@
 For a patch mask M (1 on the p×p patch K, all channels) and a sign s ∈ {+1, −1}:
 
     maximise ‖((x̃ − x)·s)⁺‖₁  s.t.  ‖F_ℓ(x̃) − F_ℓ(x)‖_∞ ≤ ε,  x̃ ∈ [lo, hi],
-    (x̃ − x)∘(1 − M) = 0,  optionally |x̃ − x| ≤ τ.
+    (x̃ − x)∘(1 − M) = 0,  optionally |x̃ − x| ≤ τ,
+
+with ε the layer ``radius`` and [lo, hi] the input box (:func:`~faithmap.core.geometry.as_box`,
+scalars or per channel).
 
 Solver (our choice; the paper does not fix one): x̃ = clamp(x + M∘v) and Adam on v for the
 penalised loss −‖(s·δ)⁺‖₁ + λ·Σ_u relu(|F_ℓ(x̃)_u − F_ℓ(x)_u| − ε)/ε, keeping the best
@@ -25,6 +28,7 @@ from torch import nn
 
 from ...core.adam import adam_direction
 from ...core.batching import chunks
+from ...core.geometry import Box
 from ...core.seeding import rand_rows
 
 
@@ -97,9 +101,10 @@ def embed(x_rows: torch.Tensor, index: torch.Tensor, patch_values: torch.Tensor)
 
 @dataclass
 class DecoySettings:
-    """Solver settings (see module doc)."""
+    """Solver settings (see module doc): ``radius`` ε (relative to max|F_ℓ(x)| per image
+    when ``relative``), ``box`` the parsed input box (``as_box``; None: no box)."""
 
-    epsilon: float = 1e-2
+    radius: float = 1e-2
     relative: bool = True
     steps: int = 10
     rounds: int = 2
@@ -107,30 +112,49 @@ class DecoySettings:
     lam: float = 1.0
     tau: float | None = None
     init: float = 0.05
-    box: tuple[float, float] | None = (0.0, 1.0)
+    box: Box = None
 
 
 @dataclass
 class Decoys:
     """Optimised decoys of N images: ``delta`` rows × C·p·p (row = sample·2M + 2·mask + sign
     index, sign +1 first), their flat ``index`` into C·H·W, ``deviation`` ‖F_ℓ(x̃) − F_ℓ(x)‖_∞
-    measured on the kept decoy, ``eps`` per row and ``fallback`` (no feasible non-zero
+    measured on the kept decoy, ``radius`` ε per row and ``fallback`` (no feasible non-zero
     iterate found, δ = 0)."""
 
     delta: torch.Tensor
     index: torch.Tensor
     deviation: torch.Tensor
-    eps: torch.Tensor
+    radius: torch.Tensor
     fallback: torch.Tensor
     n_masks: int
 
 
-def _bounds(x_patch: torch.Tensor, s: DecoySettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bounds on v so that x + v stays in the box and |v| ≤ τ."""
+def patch_box(box: Box, entries: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The box per patch entry (C·p·p values in (c, i, j) order) from a 1×C×1×1 box."""
+    if box is None:
+        return None
+    per_channel = entries // box[0].shape[1]
+    return (box[0].flatten().repeat_interleave(per_channel),
+            box[1].flatten().repeat_interleave(per_channel))
+
+
+def _clamp(t: torch.Tensor, box: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """``t`` clamped into a per-entry box, with the gradient of a scalar clamp (1 strictly
+    inside, 0 on and beyond the bounds; a tensor-bound clamp would pass ½ at ties)."""
+    if box is None:
+        return t
+    inside = (t > box[0]) & (t < box[1])
+    return torch.where(inside, t, torch.minimum(torch.maximum(t.detach(), box[0]), box[1]))
+
+
+def _limits(x_patch: torch.Tensor, s: DecoySettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Limits on v so that x + v stays in the box and |v| ≤ τ."""
     inf = torch.full_like(x_patch, torch.inf)
     lo, hi = -inf, inf
-    if s.box is not None:
-        lo, hi = s.box[0] - x_patch, s.box[1] - x_patch
+    box = patch_box(s.box, x_patch.shape[1])
+    if box is not None:
+        lo, hi = box[0] - x_patch, box[1] - x_patch
     if s.tau is not None:
         lo, hi = lo.clamp_min(-s.tau), hi.clamp_max(s.tau)
     return lo, hi
@@ -142,14 +166,14 @@ def _deviation(f: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
 
 def solve_rows(
     model: nn.Module, module: nn.Module, x: torch.Tensor, f0: torch.Tensor,
-    eps: torch.Tensor, sample: torch.Tensor, index: torch.Tensor, sign: torch.Tensor,
+    radius: torch.Tensor, sample: torch.Tensor, index: torch.Tensor, sign: torch.Tensor,
     v0: torch.Tensor, s: DecoySettings,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One chunk of decoy rows: (best feasible δ on the patch, its measured deviation,
     fallback flag). ``x`` and ``f0`` are indexed by ``sample``."""
     x_rows = x[sample]
     x_patch = x_rows.flatten(1).gather(1, index)
-    lo, hi = _bounds(x_patch, s)
+    lo, hi = _limits(x_patch, s)
     v = torch.maximum(torch.minimum(v0, hi), lo).requires_grad_(True)
     sgn = sign[:, None].to(x.dtype)
     rows = len(sample)
@@ -157,23 +181,22 @@ def solve_rows(
     best_obj = torch.zeros(rows, dtype=x.dtype, device=x.device)
     best_dev = torch.zeros(rows, dtype=x.dtype, device=x.device)
     lam = torch.full((rows,), float(s.lam), dtype=x.dtype, device=x.device)
-    f0_rows, eps_rows = f0[sample], eps[:, None]
-    lo_box = -torch.inf if s.box is None else s.box[0]
-    hi_box = torch.inf if s.box is None else s.box[1]
+    f0_rows, radius_rows = f0[sample], radius[:, None]
+    box = patch_box(s.box, x_patch.shape[1])
     for _ in range(s.rounds):
         m1, m2 = torch.zeros_like(v), torch.zeros_like(v)  # Adam moments, reset per round
         found = torch.zeros(rows, dtype=torch.bool, device=x.device)
         for step in range(s.steps + 1):
             with torch.enable_grad():
-                delta = (x_patch + v).clamp(lo_box, hi_box) - x_patch
+                delta = _clamp(x_patch + v, box) - x_patch
                 f = layer_output(model, module, embed(x_rows, index, x_patch + delta))
                 diff = (f - f0_rows).abs().flatten(1)
                 obj = (sgn * delta).clamp_min(0).sum(1)
-                penalty = (diff - eps_rows).clamp_min(0).sum(1) / eps_rows[:, 0]
+                penalty = (diff - radius_rows).clamp_min(0).sum(1) / radius_rows[:, 0]
                 loss = (lam * penalty - obj).sum()
             with torch.no_grad():
                 dev = diff.amax(1)
-                ok = (dev <= eps) & (obj > best_obj)
+                ok = (dev <= radius) & (obj > best_obj)
                 best[ok], best_obj[ok], best_dev[ok] = delta[ok], obj[ok], dev[ok]
                 found |= ok
             if step == s.steps:
@@ -199,7 +222,7 @@ def make_decoys(
     with torch.no_grad():
         f0 = layer_output(model, module, x)
     scale = f0.abs().flatten(1).amax(1) if settings.relative else torch.ones(n, device=x.device)
-    eps_sample = (settings.epsilon * scale).to(x.dtype)
+    radius_of = (settings.radius * scale).to(x.dtype)
     deltas, devs, falls = [], [], []
     with _frozen(model):
         for rows in chunks(total, batch_size):
@@ -209,27 +232,26 @@ def make_decoys(
             keys = [(int(i), int(r % (2 * m))) for i, r in zip(sample, rows)]
             u = rand_rows(seed, keys, (c * patch * patch,), x.dtype, x.device)
             v0 = sign[:, None] * u * settings.init
-            d, dev, fb = solve_rows(model, module, x, f0, eps_sample[sample], sample,
+            d, dev, fb = solve_rows(model, module, x, f0, radius_of[sample], sample,
                                     index_m[mask], sign, v0, settings)
             with torch.no_grad():  # the exact check on the kept decoys, in a fresh pass
                 xt = embed(x[sample], index_m[mask], x[sample].flatten(1).gather(
                     1, index_m[mask]) + d)
                 dev = _deviation(layer_output(model, module, xt), f0[sample])
-            bad = dev > eps_sample[sample]
+            bad = dev > radius_of[sample]
             d[bad], fb = 0.0, fb | bad
             dev[fb] = 0.0
             deltas.append(d), devs.append(dev), falls.append(fb)
     rows_all = torch.arange(total, device=x.device)
     return Decoys(
         delta=torch.cat(deltas), index=index_m[(rows_all % (2 * m)) // 2],
-        deviation=torch.cat(devs), eps=eps_sample.repeat_interleave(2 * m),
+        deviation=torch.cat(devs), radius=radius_of.repeat_interleave(2 * m),
         fallback=torch.cat(falls), n_masks=m,
     )
 
 
 def constant_decoys(
-    x: torch.Tensor, corners: torch.Tensor, patch: int, size: float,
-    box: tuple[float, float] | None,
+    x: torch.Tensor, corners: torch.Tensor, patch: int, size: float, box: Box,
 ) -> torch.Tensor:
     """δ rows for the ablation: x̃ = clamp(x ± size on the patch) (no layer constraint)."""
     n, c, h, w = x.shape
@@ -240,6 +262,7 @@ def constant_decoys(
     sign = (1 - 2 * (rows % 2)).to(x.dtype)[:, None]
     x_patch = x.flatten(1)[sample[:, None], index_m[mask]]
     moved = x_patch + sign * size
-    if box is not None:
-        moved = moved.clamp(*box)
+    limits = patch_box(box, x_patch.shape[1])
+    if limits is not None:
+        moved = moved.clamp(*limits)
     return moved - x_patch

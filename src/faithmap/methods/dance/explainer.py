@@ -1,9 +1,9 @@
 """DANCE: decoy-enhanced saliency (Lu, Guo, Xing & Noble, ICML 2021; arXiv 2002.00526).
 
-Step 1 (:mod:`.dance_decoys`): for every p×p patch and both signs, a decoy x̃ that changes
-only the patch, stays in the input box, and keeps the output of layer ℓ within ε:
-‖F_ℓ(x̃) − F_ℓ(x)‖_∞ ≤ ε. Step 2: the base saliency map E on every decoy, aggregated per
-feature i over the decoys j = 1..2M of the image:
+Step 1 (:mod:`.decoys`): for every p×p patch and both signs, a decoy x̃ that changes
+only the patch, stays in the input box ``bounds``, and keeps the output of layer ℓ within the
+``radius`` ε: ‖F_ℓ(x̃) − F_ℓ(x)‖_∞ ≤ ε. Step 2: the base saliency map E on every decoy,
+aggregated per feature i over the decoys j = 1..2M of the image:
 
 - ``"range"`` (default, the paper's Eq. 3): Z_i = max_j E(x̃^j)_i − min_j E(x̃^j)_i;
 - ``"per_mask"``: |E(x̃^{m+})_i − E(x̃^{m−})_i| (the range of each ± pair) averaged over
@@ -17,21 +17,25 @@ class at x (the prediction at x for ``target=None``), also on the decoys.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
-from ...core.batching import chunks
+from ...core.batching import DEFAULT_BATCH_SIZE, chunks
+from ...core.deprecation import renamed_options
 from ...core.errors import InvalidInputError
 from ...core.explainer import Explainer
+from ...core.geometry import BoundsLike, as_box
 from ...core.layers import capture_output, find_module
 from ...core.modules import feature_layer
+from ...core.prelude import guarded_call
 from ...core.registry import get_explainer, register
-from ...core.safety import model_guard
 from ...core.seeding import SeedLike, base_seed, derived_rows
 from ...core.targets import Target, TargetLike, row_targets
-from ...core.validation import check_input, check_input_range, check_positive_int
+from ...core.validation import check_positive_int
+from ..captum_adapter import from_captum
 from .decoys import (
     DecoySettings,
     constant_decoys,
@@ -87,8 +91,6 @@ def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explai
     if isinstance(base, str) or (isinstance(base, type) and issubclass(base, Explainer)):
         return get_explainer(model, base, **options)
     if isinstance(base, type) and base.__module__.startswith("captum"):
-        from ..captum_adapter import from_captum
-
         return from_captum(base, model, **options)
     raise TypeError(
         f"base must be a registry name, an Explainer (class or instance, e.g. "
@@ -102,20 +104,24 @@ class DANCE(Explainer):
 
     ``layer``: module name of ℓ (default :func:`default_layer`); ``patch``/``stride``: patch
     side and step in pixels (stride defaults to ``patch``); ``max_masks`` keeps that many
-    patches, evenly spaced; ``epsilon`` relative to max|F_ℓ(x)| (``relative_epsilon=False``:
-    absolute); ``steps``/``rounds``/``lr``/``lam``: solver; ``tau``: per-feature bound on
-    |δ|; ``input_range``: the box (None: none); ``decoys="constant"`` (ablation): x ± ``size``
-    on the patch, no optimisation. ``batch_size`` bounds the decoy rows per chunk.
+    patches, evenly spaced; ``radius``: the layer tolerance ε, relative to max|F_ℓ(x)|
+    (``relative_radius=False``: absolute); ``steps`` (Adam iterations per round) /
+    ``rounds`` / ``lr`` / ``lam``: solver; ``tau``: per-feature bound on |δ|; ``bounds``:
+    the input box, scalars or per channel (None: none); ``decoys="constant"`` (ablation):
+    x ± ``size`` on the patch, no optimisation. ``batch_size`` bounds the decoy rows per
+    chunk. Old names ``epsilon``, ``relative_epsilon``, ``input_range`` are deprecated.
     """
 
+    @renamed_options(epsilon="radius", relative_epsilon="relative_radius",
+                     input_range="bounds")
     def __init__(
         self, model: nn.Module, base: Any = "saliency", *, base_options: dict | None = None,
         layer: str | nn.Module | None = None, patch: int = 3, stride: int | None = None,
         max_masks: int | None = None, aggregation: str = "range", decoys: str = "optimised",
-        size: float = 0.1, epsilon: float = 1e-2, relative_epsilon: bool = True,
+        size: float = 0.1, radius: float = 1e-2, relative_radius: bool = True,
         steps: int = 10, rounds: int = 2, lr: float = 0.1, lam: float = 1.0,
-        tau: float | None = None, input_range: tuple[float, float] | None = (0.0, 1.0),
-        seed: SeedLike = 0, batch_size: int | None = 256,
+        tau: float | None = None, bounds: BoundsLike | None = (0.0, 1.0),
+        seed: SeedLike = 0, batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
         self.patch = check_positive_int("patch", patch)
@@ -125,27 +131,29 @@ class DANCE(Explainer):
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if decoys not in ("optimised", "constant"):
             raise ValueError(f"decoys must be 'optimised' or 'constant', got {decoys!r}")
-        if not epsilon > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
-            raise ValueError("epsilon, lr, lam (and tau when given) must be > 0")
+        if not radius > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
+            raise ValueError("radius, lr, lam (and tau when given) must be > 0")
         check_positive_int("steps", steps), check_positive_int("rounds", rounds)
         self.layer, _ = find_module(model, default_layer(model) if layer is None else layer)
         self.base = resolve_base(base, model, dict(base_options or {}))
+        self.spatial = bool(self.base.spatial)  # type: ignore[misc] - the base's map shape
         self.aggregation, self.decoy_kind, self.size = aggregation, decoys, size
-        self.settings = DecoySettings(epsilon, relative_epsilon, steps, rounds, lr, lam, tau,
-                                      box=None if input_range is None else tuple(input_range))
+        self.bounds = bounds
+        self.settings = DecoySettings(radius, relative_radius, steps, rounds, lr, lam, tau)
         self.seed = seed
 
-    def _check(self, x: torch.Tensor) -> None:
+    def _settings(self, x: torch.Tensor) -> DecoySettings:
+        """The solver settings with the input box parsed for ``x`` (raises when x is
+        outside it or the patch does not fit)."""
         h, w = x.shape[-2:]
         if self.patch > min(h, w):
             raise InvalidInputError(f"patch={self.patch} is larger than the {h}×{w} input")
-        check_input_range(x, self.settings.box)
+        return dataclasses.replace(self.settings, box=as_box(self.bounds, x))
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        n, c = x.shape[:2]
-        delta, rows_index, corners, deviation, fallback, eps = self._decoy_rows(x, target)
+        n = x.shape[0]
+        delta, rows_index, corners, deviation, fallback, radius = self._decoy_rows(x, target)
         z = self._aggregate(x, target, delta, rows_index, corners)
-        self.spatial = bool(getattr(self.base, "spatial", False)) or (z.shape[1] != c)
         m = len(corners)
         per = 2 * m
         self.metadata.update(
@@ -153,7 +161,7 @@ class DANCE(Explainer):
             feasible_fraction=(1 - fallback.view(n, per).float().mean(1)).tolist(),
             n_fallback=fallback.view(n, per).sum(1).tolist(),
             mean_abs_delta=delta.abs().mean(1).view(n, per).mean(1).tolist(),
-            layer_deviation=deviation.view(n, per).amax(1).tolist(), epsilon=eps.tolist(),
+            layer_deviation=deviation.view(n, per).amax(1).tolist(), radius=radius.tolist(),
             decoy_passes=per * ((self.settings.steps + 1) * self.settings.rounds + 1)
             if self.decoy_kind == "optimised" else 0,
         )
@@ -161,19 +169,17 @@ class DANCE(Explainer):
 
     def decoys(self, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
         """The decoys x̃ of every image, N×2M×C×H×W (row 2m: mask m pushed up, 2m+1: down)."""
-        check_input(x)
-        x = x.detach()
-        with model_guard(self.model):
-            delta, rows_index, corners, *_ = self._decoy_rows(x, Target(target, x.shape[0]))
-        n, per = x.shape[0], delta.shape[0] // x.shape[0]
-        s = torch.arange(n * per, device=x.device) // per
-        xt = embed(x[s], rows_index, x[s].flatten(1).gather(1, rows_index) + delta)
-        return xt.view(n, per, *x.shape[1:])
+        with guarded_call(self.model, x, target) as (inputs, resolved):
+            delta, rows_index, corners, *_ = self._decoy_rows(inputs, resolved)
+        n, per = inputs.shape[0], delta.shape[0] // inputs.shape[0]
+        s = torch.arange(n * per, device=inputs.device) // per
+        xt = embed(inputs[s], rows_index, inputs[s].flatten(1).gather(1, rows_index) + delta)
+        return xt.view(n, per, *inputs.shape[1:]).to(x.dtype)
 
     def _decoy_rows(self, x: torch.Tensor, target: Target):  # noqa: ANN202
         """δ on the patch per decoy row, the rows' flat patch indices, the corners, the
-        measured layer deviation, the fallback flags and ε per sample."""
-        self._check(x)
+        measured layer deviation, the fallback flags and the radius ε per sample."""
+        settings = self._settings(x)
         model, module = self.model, find_module(self.model, self.layer)[1]
         with torch.no_grad(), capture_output(module, self.layer) as cap:
             output = model(x)
@@ -185,14 +191,14 @@ class DANCE(Explainer):
         index = patch_index(corners, c, h, w, self.patch).to(x.device)
         rows_index = index[(torch.arange(n * 2 * m, device=x.device) % (2 * m)) // 2]
         if self.decoy_kind == "optimised":
-            d = make_decoys(model, module, x, corners, self.patch, self.settings,
+            d = make_decoys(model, module, x, corners, self.patch, settings,
                             base_seed(self.seed), self.batch_size)
             return (d.delta, rows_index, corners, d.deviation, d.fallback,
-                    d.eps.view(n, 2 * m)[:, 0])
-        delta = constant_decoys(x, corners, self.patch, self.size, self.settings.box)
-        deviation, eps = self._constant_deviation(x, module, delta, rows_index)
-        fallback = deviation > eps.repeat_interleave(2 * m)
-        return delta, rows_index, corners, deviation, fallback, eps
+                    d.radius.view(n, 2 * m)[:, 0])
+        delta = constant_decoys(x, corners, self.patch, self.size, settings.box)
+        deviation, radius = self._constant_deviation(x, module, delta, rows_index)
+        fallback = deviation > radius.repeat_interleave(2 * m)
+        return delta, rows_index, corners, deviation, fallback, radius
 
     def _constant_deviation(self, x, module, delta, rows_index):  # noqa: ANN001, ANN202
         n, per = x.shape[0], delta.shape[0] // x.shape[0]
@@ -208,7 +214,7 @@ class DANCE(Explainer):
                             .flatten(1).amax(1))
         scale = (f0.abs().flatten(1).amax(1) if self.settings.relative
                  else torch.ones(n, device=x.device))
-        return torch.cat(devs), (self.settings.epsilon * scale).to(x.dtype)
+        return torch.cat(devs), (self.settings.radius * scale).to(x.dtype)
 
     def _aggregate(self, x, target, delta, rows_index, corners):  # noqa: ANN001, ANN202
         """Z from E on every decoy, streamed over chunks of whole ± pairs."""

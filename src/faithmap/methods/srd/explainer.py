@@ -4,7 +4,7 @@ Relevance lives on pointwise feature vectors (PFVs, the C-dim vector at one posi
 post-ReLU map). Between ReLUs the pre-activation z_p is a sum of contributions c_{q→p}
 (one kernel tap each, plus a bias share ∝ ||W_k v_q||); with sharing ratios
 μ_{q→p} = <c_{q→p}, z_p>/||z_p||² the recursion R^l_q = Σ_p μ_{q→p} R^{l+1}_p conserves
-relevance. It runs as one batched backward pass (see :mod:`.srd_rules`).
+relevance. It runs as one batched backward pass (see :mod:`.rules`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from torch import nn
 
 from ...core.batching import DEFAULT_BATCH_SIZE, chunks
 from ...core.explainer import Explainer
+from ...core.prelude import guarded_call, prepare
 from ...core.registry import register
 from ...core.safety import model_guard
 from ...core.targets import Target, TargetLike
-from ...core.validation import check_input, check_same_device, model_dtype
 from .graph import Replay, replay, trace
 from .rules import Recorder, signal
 
@@ -113,10 +113,7 @@ class SRD(Explainer):
     def erf(self, x: torch.Tensor, layer: str, position: tuple[int, int]) -> torch.Tensor:
         """Effective receptive field of one PFV: a one-hot relevance at ``position`` of the
         ReLU boundary ``layer`` (a key of :meth:`layer_maps`) propagated to the pixels."""
-        check_input(x)
-        check_same_device(self.model, x)
-        inputs = x.detach().to(model_dtype(self.model, x.dtype))
-        with model_guard(self.model), torch.enable_grad():
+        with guarded_call(self.model, x) as (inputs, _), torch.enable_grad():
             rp = self._replay(inputs, Recorder(self.eps))
             found = {n: z for n, z, _ in rp.boundaries}
             if layer not in found:
@@ -135,20 +132,17 @@ def apop_predict(model: nn.Module, x: torch.Tensor, pattern_from: torch.Tensor |
     (batch-norm shifts folded in) multiplied by ``bias_scale`` — the paper's APOP
     observation: the prediction is largely determined by the pattern, not by the input
     values or the biases. The pattern is recorded with the model's own biases."""
-    pattern_from = x if pattern_from is None else pattern_from
-    for t in (x, pattern_from):
-        check_input(t)
-        check_same_device(model, t)
-    if x.shape != pattern_from.shape:
-        raise ValueError(f"x {tuple(x.shape)} and pattern_from {tuple(pattern_from.shape)} differ")
+    inputs, _ = prepare(model, x, None, "x")
+    source = inputs if pattern_from is None else prepare(model, pattern_from, None,
+                                                         "pattern_from")[0]
+    if inputs.shape != source.shape:
+        raise ValueError(f"x {tuple(inputs.shape)} and pattern_from {tuple(source.shape)} differ")
     if isinstance(bias_scale, bool) or not isinstance(bias_scale, int | float) \
             or not math.isfinite(bias_scale):
         raise ValueError(f"bias_scale must be a finite number, got {bias_scale!r}")
-    dtype = model_dtype(model, x.dtype)
     pattern: dict[str, torch.Tensor] = {}
     with model_guard(model), torch.no_grad():
         gm = trace(model)
-        replay(gm, pattern_from.detach().to(dtype), None, 1.0, pattern)
-        out = replay(gm, x.detach().to(dtype), None, 1.0, pattern, freeze=True,
-                     bias_scale=bias_scale).output
+        replay(gm, source, None, 1.0, pattern)
+        out = replay(gm, inputs, None, 1.0, pattern, freeze=True, bias_scale=bias_scale).output
     return out.detach()

@@ -2,7 +2,7 @@
 
 Standard ``torch.nn`` modules are leaves; user modules (residual blocks, ...) are traced
 through. The replay never modifies the model: BatchNorm is folded into new tensors, and
-ReLUs become :class:`~.srd_rules.Boundary` nodes (in-place or reused ReLUs are just nodes).
+ReLUs become :class:`~.rules.Boundary` nodes (in-place or reused ReLUs are just nodes).
 Anything the rules do not cover raises :class:`UnsupportedLayerError` with the path and
 type of the module it belongs to.
 """

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ...core.batching import chunks
+
 _CHUNK_ELEMENTS = 1 << 23
 
 
@@ -94,16 +96,23 @@ def bias_share(x: torch.Tensor, weight: torch.Tensor, s: torch.Tensor, active: t
     wk = weight.reshape(o, c, k)
     step_n = max(1, _CHUNK_ELEMENTS // max(1, c * k * ell))
     out = []
-    for i in range(0, n, step_n):
-        cols = F.unfold(x[i:i + step_n], (kh, kw), padding=padding, stride=stride)
+    for samples in chunks(n, step_n):
+        i = _span(samples)
+        cols = F.unfold(x[i], (kh, kw), padding=padding, stride=stride)
         cols = cols.view(cols.shape[0], c, k, ell)
-        act = active[i:i + step_n, :, None, None]
+        act = active[i, :, None, None]
         step = max(1, _CHUNK_ELEMENTS // max(1, cols.shape[0] * o * k))
         norms = torch.cat([
-            (torch.einsum("ock,nckl->nokl", wk, cols[..., j:j + step]) * act).norm(dim=1)
-            for j in range(0, ell, step)
+            (torch.einsum("ock,nckl->nokl", wk, cols[..., _span(pos)]) * act).norm(dim=1)
+            for pos in chunks(ell, step)
         ], dim=-1)  # n×K×L
         total = norms.sum(dim=1, keepdim=True)
         share = norms / total.clamp_min(1e-30)  # all taps zero: nowhere to put the share
-        out.append(share * s[i:i + step_n, None, :])
+        out.append(share * s[i, None, :])
     return F.fold(torch.cat(out), (h, w), (kh, kw), padding=padding, stride=stride)
+
+
+def _span(rows: torch.Tensor) -> slice:
+    """The consecutive indices of one :func:`~faithmap.core.batching.chunks` chunk as a slice
+    (a view, no copy)."""
+    return slice(int(rows[0]), int(rows[-1]) + 1)

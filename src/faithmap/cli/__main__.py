@@ -1,0 +1,5 @@
+"""``python -m faithmap.cli``."""
+
+from .main import main
+
+main()

@@ -1,0 +1,125 @@
+"""One table builder (evaluation.table): the text table, the HTML report and the Markdown
+results page show the same cells, numbers and best methods."""
+
+import html
+import math
+import random
+import re
+
+from faithmap.evaluation import EvaluationResult
+from faithmap.evaluation.report_html import write_report
+from faithmap.evaluation.report_markdown import render
+from faithmap.evaluation.table import best_methods, build_table
+
+NUMBER = re.compile(r"-?\d+\.\d{3}")
+INFO = {"deletion": {"higher_is_better": False, "category": "faithfulness"},
+        "insertion": {"higher_is_better": True, "category": "faithfulness"},
+        "pointing_game": {"higher_is_better": True, "category": "localisation"}}
+
+
+def _result() -> EvaluationResult:
+    rnd = random.Random(0)
+    result = EvaluationResult(config={"model": "m", "seed": 0, "n": 4, "methods": [],
+                                      "datasets": {"grid": {"n": 4}, "cluttered": {"n": 4}}},
+                              metric_info=INFO)
+    for dataset in ("grid", "cluttered"):
+        for method in ("saliency", "srd", "gradcam"):
+            for metric in INFO:
+                if (dataset, method, metric) == ("cluttered", "gradcam", "insertion"):
+                    continue  # a missing cell
+                n = 1 if method == "srd" and metric == "deletion" else 4  # no CI
+                scores = [rnd.random() for _ in range(n)]
+                if metric == "pointing_game":
+                    scores = [1.0] * n  # a tie: the first method is best
+                if (dataset, method, metric) == ("grid", "gradcam", "deletion"):
+                    scores = [math.nan] * n  # no finite mean
+                result.add(dataset, method, metric, scores, 0)
+    return result
+
+
+def _cell(text: str, best: bool) -> tuple[list[str], bool]:
+    return NUMBER.findall(text), best
+
+
+def _from_text(text: str) -> dict:
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = tables.setdefault(line.strip("[]"), {})
+        elif current is not None and line and not line.startswith("method"):
+            method, *cells = line.split()
+            current[method] = [_cell(c, c.endswith("*")) for c in cells]
+        elif not line:
+            current = None
+    return tables
+
+
+def _from_html(page: str) -> dict:
+    tables = {}
+    for dataset, body in re.findall(r"<h2>(\w+)</h2>.*?<tbody>(.*?)</tbody>", page):
+        rows = re.findall(r'<tr><td class="method">(.*?)</td>(.*?)</tr>', body)
+        tables[dataset] = {html.unescape(m): [_cell(c, cls == "best") for cls, c in
+                                              re.findall(r'<td(?: class="([^"]*)")?>(.*?)</td>',
+                                                         cells)]
+                           for m, cells in rows}
+    return tables
+
+
+def _from_markdown(page: str) -> dict:
+    tables, current = {}, None
+    for line in page.splitlines():
+        if line.startswith("## "):
+            current = tables.setdefault(line[3:], {}) if line[3:] in ("grid", "cluttered") \
+                else None
+        elif current is not None and line.startswith("| ") and not line.startswith("| method"):
+            method, *cells = [c.strip() for c in line.strip("|").split("|")]
+            current[method] = [_cell(c, c.startswith("**")) for c in cells]
+    return tables
+
+
+def test_build_table_cells_best_and_arrows():
+    result = _result()
+    sections = build_table(result.summary(), result.metric_info)
+    assert [s.dataset for s in sections] == ["grid", "cluttered"]
+    grid = sections[0]
+    assert [(c.metric, c.arrow, c.category) for c in grid.columns] == [
+        ("deletion", "↓", "faithfulness"), ("insertion", "↑", "faithfulness"),
+        ("pointing_game", "↑", "localisation")]
+    cells = dict(grid.rows)
+    assert cells["gradcam"][0] is None  # NaN mean
+    assert not cells["srd"][0].has_ci and cells["saliency"][0].has_ci
+    assert [m for m, c in grid.rows if c[2].best] == ["saliency"]  # tie: first wins
+    assert dict(sections[1].rows)["gradcam"][1] is None  # not scored
+    best = best_methods(result.summary())
+    assert best == result.best()
+    for section in sections:
+        for method, row in section.rows:
+            for column, cell in zip(section.columns, row):
+                if cell is not None:
+                    assert cell.best == (best[(section.dataset, column.metric)] == method)
+    deletion = {m: c[0].mean for m, c in grid.rows if c[0] is not None}
+    assert best[("grid", "deletion")] == min(deletion, key=deletion.get)  # lower is better
+
+
+def test_the_three_renderers_agree(tmp_path):
+    result = _result()
+    text = _from_text(result.table())
+    page = write_report(result, tmp_path).read_text()
+    md = render(result.to_json())
+    markdown = _from_markdown(md)
+    assert text == _from_html(page) == markdown
+    header = result.table().splitlines()[1].split()
+    assert header == ["method", "deletion↓", "insertion↑", "pointing_game↑"]
+    assert re.findall(r"<th>(\w+) (.)<br>", page)[:3] == [("deletion", "↓"), ("insertion", "↑"),
+                                                         ("pointing_game", "↑")]
+    assert "| method | deletion ↓ | insertion ↑ | pointing_game ↑ |" in md
+    expected = {}
+    for section in build_table(result.summary(), result.metric_info):
+        expected[section.dataset] = {
+            method: [([], False) if c is None else
+                     ([f"{c.mean:.3f}"] + ([f"{c.ci95:.3f}"] if c.has_ci else []), c.best)
+                     for c in cells]
+            for method, cells in section.rows}
+    assert text == expected
+    assert sum(best for rows in text.values() for cells in rows.values()
+               for _, best in cells) == len(result.best()) == 6

@@ -1,0 +1,77 @@
+"""viz.heatmap: heatmaps, overlays and side-by-side panels of real bundled images."""
+
+import numpy as np
+import pytest
+import torch
+
+import faithmap.data as fd
+from faithmap.viz import heatmap, overlay, side_by_side, to_map
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return fd.sample_images(size=(24, 32))["astronaut"]  # 3×24×32 RGB
+
+
+@pytest.fixture(scope="module")
+def digit():
+    images, _ = fd.load("mnist", split="test")
+    return images[0]  # 1×28×28 grey
+
+
+def _signed(shape):
+    """Left half negative, right half positive."""
+    m = torch.ones(shape)
+    m[..., : shape[-1] // 2] = -1.0
+    return m
+
+
+def test_to_map_sums_channels(photo):
+    attr = torch.stack([photo[0], -photo[1], 2 * photo[2]])
+    assert torch.allclose(to_map(attr), photo[0] - photo[1] + 2 * photo[2])
+    assert to_map(photo[0]).shape == (24, 32)
+
+
+def test_heatmap_shape_range_and_sign_colours(photo):
+    rgb = heatmap(_signed((1, 24, 32)))
+    assert rgb.shape == (24, 32, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    left, right = rgb[:, 0], rgb[:, -1]
+    assert (left[:, 2] > 0.9).all() and (left[:, 0] < 0.1).all()  # negative → blue
+    assert (right[:, 0] > 0.9).all() and (right[:, 2] < 0.1).all()  # positive → red
+    pos = heatmap(photo)  # non-negative map: inferno, brighter where larger
+    assert pos.shape == (24, 32, 3)
+    m = to_map(photo)
+    lo, hi = np.unravel_index(int(m.argmin()), m.shape), np.unravel_index(int(m.argmax()),
+                                                                           m.shape)
+    assert pos[hi].sum() > pos[lo].sum()
+
+
+@pytest.mark.parametrize("value", [0.0, 2.5])
+def test_constant_map_is_finite_and_uniform(value):
+    rgb = heatmap(torch.full((1, 8, 8), value))
+    assert np.isfinite(rgb).all()
+    assert np.allclose(rgb, rgb[0, 0])
+
+
+def test_overlay_and_side_by_side_are_uint8(photo, digit):
+    attr = _signed((3, 24, 32))
+    over = overlay(photo, attr)
+    assert over.shape == (24, 32, 3) and over.dtype == np.uint8
+    panels = side_by_side(photo, attr)
+    assert panels.shape == (24, 96, 3) and panels.dtype == np.uint8
+    np.testing.assert_array_equal(panels[:, :32], (photo.permute(1, 2, 0).numpy() * 255)
+                                  .round().astype(np.uint8))  # the image itself
+    np.testing.assert_array_equal(panels[:, 32:64], (heatmap(attr) * 255).round()
+                                  .astype(np.uint8))
+    np.testing.assert_array_equal(panels[:, 64:], over)
+    grey = side_by_side(digit, torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    assert grey.shape == (28, 84, 3) and grey.dtype == np.uint8
+    assert (grey[:, :28, 0] == grey[:, :28, 1]).all()  # grey image repeated to RGB
+
+
+def test_overlay_blends_by_alpha(photo):
+    attr = _signed((1, 24, 32))
+    base = (photo.permute(1, 2, 0).numpy() * 255).round()
+    np.testing.assert_array_equal(overlay(photo, attr, alpha=0.0), base.astype(np.uint8))
+    np.testing.assert_array_equal(overlay(photo, attr, alpha=1.0),
+                                  (heatmap(attr) * 255).round().astype(np.uint8))
