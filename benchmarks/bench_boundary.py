@@ -45,7 +45,7 @@ def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -
     one_pass(model, x)  # warm-up
     t_fb0 = fb_time(model, x, device)
     big = fm.BoundaryIntegratedGradients(model, n_steps=50, batch_size=batch_size, cache=True)
-    fm.methods.boundary_cache.DEFAULT_CACHE.clear()
+    fm.methods.boundary.DEFAULT_CACHE.clear()
     t_cold, _ = timed_call(lambda: big(x), device)  # search + 50 IG steps
     b = big.metadata["boundary"]
     t_hot, _ = timed_call(lambda: big(x), device)  # cache hit: the 50 IG steps only

@@ -1,6 +1,6 @@
 """COMET paper claims (Zhang, Lee, Wang, ECCV 2024) checked on cluttered MNIST (issue 9).
 
-Uses the shipped checkpoints (faithmap/comet/weights): the black box (also COMET's frozen
+Uses the shipped checkpoints (faithmap/zoo/weights): the black box (also COMET's frozen
 detector), COMET, the no-detector ablation (a = 0), the REAL-X-style baseline and, if
 shipped, the post-hoc variant (player_num=1). On n cluttered canvases of MNIST *test*
 digits (fm.data.cluttered, seed 0; the digit's ink is the ground truth):

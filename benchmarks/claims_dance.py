@@ -8,8 +8,9 @@ al. manipulation attacks (top-k, targeted to the bottom-right 4×4 pixels, mass-
 Setup: the first n correctly classified MNIST test digits; every map is put through
 ``fm.dance_display`` (|E| → max over channels → clip at the 95th percentile → [0, 1]) before
 scoring, so maps of different scales compare. SF = ``fm.metrics`` ``fidelity`` on those maps.
-Attacks: ``fm.attacks.manipulate`` against each *base* method (signed-gradient attack through
-a Softplus copy, ε = 8/255 in L∞, 10 steps, label kept), as in the paper; base and DANCE are
+Attacks: ``faithmap.metrics.manipulation.manipulate`` against each *base* method
+(signed-gradient attack through a Softplus copy, radius 8/255 in L∞, 10 steps, label kept),
+as in the paper; base and DANCE are
 then both evaluated at x̂: SS = ‖m(x) − m(x̂)‖₂ / ‖x − x̂‖₂ (m: display map; samples the attack
 could not move are left out). Decoys of one input are computed once and shared by the
 DANCE variants that use them.
@@ -32,9 +33,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 import faithmap as fm  # noqa: E402
-from faithmap.attacks import manipulate  # noqa: E402
 from faithmap.core.files import atomic_write_bytes  # noqa: E402
 from faithmap.core.targets import Target  # noqa: E402
+from faithmap.metrics.manipulation import manipulate  # noqa: E402
 
 ATTACKS = ("topk", "targeted", "mass_center")
 DANCE_OPTS = dict(patch=4, stride=4, steps=10, rounds=2)
