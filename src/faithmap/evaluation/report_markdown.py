@@ -33,13 +33,6 @@ class Claim:
     check: Callable[[Summary], tuple[str, str]] | None = None
 
 
-def _mean(summary: Summary, dataset: str, method: str, metric: str) -> float:
-    for r in summary:
-        if (r["dataset"], r["method"], r["metric"]) == (dataset, method, metric):
-            return r["mean"]
-    return math.nan
-
-
 def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Summary], tuple[str, str]]:
     """Check: is ``method`` the best method on each of ``metrics`` in every dataset?"""
 
