@@ -148,15 +148,21 @@ def test_boundary_flags_reach_the_user_through_metadata(cnn, x_small):
     assert isinstance(meta["fallback_samples"], list)
     assert all(isinstance(i, int) for i in meta["fallback_samples"])
     assert meta["fallback_samples"], "a search radius this small finds no boundary"
+    record = meta["boundary"]  # the Boundary record, as plain values
+    assert isinstance(record, dict) and record["points"].device.type == "cpu"
+    assert record["found"].tolist() == [i not in meta["fallback_samples"] for i in range(4)]
 
 
 def test_metadata_values_follow_one_rule():
     import numpy as np
 
+    from faithmap.attacks.pgd import Sweep
     from faithmap.core.explainer import plain_metadata
 
     meta = plain_metadata({"t": torch.ones(2, requires_grad=True) * 2, "a": np.arange(3),
-                           "s": np.float32(0.5), "nested": {"k": (torch.zeros(1), 1)}})
+                           "s": np.float32(0.5), "nested": {"k": (torch.zeros(1), 1)},
+                           "record": Sweep(torch.zeros(1, 1), torch.tensor([2]), 3, 4)})
     assert meta["t"].device.type == "cpu" and not meta["t"].requires_grad
     assert meta["a"] == [0, 1, 2] and meta["s"] == 0.5 and isinstance(meta["s"], float)
     assert isinstance(meta["nested"]["k"], list) and meta["nested"]["k"][1] == 1
+    assert meta["record"]["radius_index"].tolist() == [2] and meta["record"]["forward"] == 4

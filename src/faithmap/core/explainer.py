@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -16,9 +17,12 @@ from .targets import Target, TargetLike
 
 def plain_metadata(value: Any) -> Any:
     """The one rule for metadata values: Python scalars, lists, dicts of those, or detached
-    CPU tensors (numpy arrays and scalars become lists and Python numbers)."""
+    CPU tensors (numpy arrays and scalars become lists and Python numbers, dataclass records
+    such as a :class:`~faithmap.attacks.Boundary` become dicts of their fields)."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_metadata(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {k: plain_metadata(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
