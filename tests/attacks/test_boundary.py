@@ -13,8 +13,9 @@ from torch import nn
 import faithmap as fm
 from faithmap.attacks import Boundary, find_boundary, project_l2
 from faithmap.attacks.boundary import check_eps, check_radii, default_eps, default_radii
-from faithmap.attacks.pgd import as_box, pgd_rows, pgd_sweep, project, random_start
+from faithmap.attacks.pgd import pgd_rows, pgd_sweep, random_start
 from faithmap.core.errors import InvalidInputError, TargetError
+from faithmap.core.geometry import as_box, project
 from model_checks import assert_same_fingerprint, fingerprint
 
 LO, HI = torch.tensor([-1.0, 0.0]), torch.tensor([0.5, 2.0])  # per-channel bounds

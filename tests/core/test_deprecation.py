@@ -48,3 +48,11 @@ def test_renamed_leaves_the_input_alone():
     with pytest.warns(DeprecationWarning):
         assert renamed(options, {"eps": "radius"}, "f") == {"radius": 1}
     assert options == {"eps": 1}
+
+
+def test_with_new_names_uses_the_functions_own_renames():
+    from faithmap.core.deprecation import with_new_names
+
+    with pytest.warns(DeprecationWarning, match="'eps' is deprecated"):
+        assert with_new_names(_search, {"eps": 1, "steps": 2}) == {"radius": 1, "steps": 2}
+    assert with_new_names(len, {"eps": 1}) == {"eps": 1}  # no renames declared

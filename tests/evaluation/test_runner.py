@@ -125,3 +125,18 @@ def test_explainer_warnings_are_collected_not_lost(tiny_data, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["warnings"] == result.warnings
     assert "warns_for_test ×" in result.table()
+
+
+def test_old_metric_option_names_reach_the_curves(tiny_data):
+    """insertion.substrate= (old name of baseline=) sets the curve's baseline as well as the
+    score, with a warning; the default (blur) is not used then."""
+    model = tiny_cnn(in_channels=1, classes=3)
+    run = lambda opts: fm.evaluate(model, tiny_data, ["saliency"], ["insertion"],  # noqa: E731
+                                   progress=False, curve_samples=4, heatmap_samples=0,
+                                   metric_options={"insertion": opts})
+    new = run({"baseline": "zeros"})
+    with pytest.warns(DeprecationWarning, match="'substrate' is deprecated"):
+        old = run({"substrate": "zeros"})
+    blur = run({})
+    assert old.curves == new.curves and old.samples == new.samples
+    assert old.curves != blur.curves

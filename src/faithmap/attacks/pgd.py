@@ -30,13 +30,11 @@ from torch import nn
 
 from ..core.batching import chunks
 from ..core.deprecation import renamed_attribute, renamed_options
-from ..core.geometry import Box, as_box, check_norm, l2_norm, norm_of, project, unit_box
+from ..core.geometry import Box, l2_norm, project, unit_box
 from ..core.prelude import prepare
 from ..core.seeding import rand_rows, randn_rows
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-__all__ = ["Box", "as_box", "check_norm", "norm_of", "pgd_l2", "pgd_rows", "pgd_sweep",
-           "project", "project_l2", "random_start"]
 
 
 @renamed_options(eps="radius")

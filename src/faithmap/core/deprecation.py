@@ -46,9 +46,18 @@ def renamed_options(**renames: str) -> Callable[[F], F]:
                 kwargs = renamed(kwargs, renames, where, stacklevel=4)
             return fn(*args, **kwargs)
 
+        wrapper.renamed_options = dict(renames)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def with_new_names(fn: Callable[..., Any], options: dict[str, Any],
+                   where: str | None = None) -> dict[str, Any]:
+    """``options`` meant for ``fn`` with the old names its :func:`renamed_options` declares
+    moved to the new ones (and a warning), so they can be merged with new-name defaults."""
+    renames = getattr(fn, "renamed_options", {})
+    return renamed(options, renames, where or fn.__name__) if renames else dict(options)
 
 
 def renamed_attribute(old: str, new: str) -> property:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import warnings
 from collections.abc import Callable
@@ -78,6 +79,15 @@ class Explainer:
     def differentiable(self) -> bool:
         """True when :meth:`attribute_differentiable` is implemented."""
         return type(self).attribute_differentiable is not Explainer.attribute_differentiable
+
+    def for_model(self, model: nn.Module) -> Explainer:
+        """This explainer with its options on ``model``: itself when it already explains
+        ``model``, else a shallow copy with fresh metadata."""
+        if model is self.model:
+            return self
+        moved = copy.copy(self)
+        moved.model, moved.metadata = model, {}
+        return moved
 
     def rows_per_sample(self) -> int:
         """Rows through the model per sample of one call (quadrature points, noise draws)."""

@@ -8,7 +8,6 @@ register temporarily with :meth:`Registry.scoped`.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -197,12 +196,7 @@ def as_explain_fn(explainer: ExplainerLike | None, model: nn.Module) -> ExplainF
     if isinstance(explainer, str):
         return get_explainer(model, explainer)
     if isinstance(explainer, Explainer):
-        if explainer.model is model:
-            return explainer
-        moved = copy.copy(explainer)
-        moved.model = model
-        moved.metadata = {}
-        return moved
+        return explainer.for_model(model)
     if callable(explainer):
         return lambda x, target: explainer(model, x, target)
     raise TypeError(f"explainer must be a name, an Explainer or a callable, got {explainer!r}")

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core.batching import DEFAULT_BATCH_SIZE, chunks, map_rows
-from ..core.deprecation import renamed
+from ..core.deprecation import with_new_names
 from ..core.devices import resolve_device
 from ..core.registry import available_methods
 from ..core.validation import check_positive_int
@@ -205,7 +205,7 @@ def _curves(result, d, targets, model, device, kept, k, batch_size, metric_optio
                 metric_fn = metric_function(mode)  # its defaults (e.g. insertion's blur)
                 defaults = {k: p.default for k, p in inspect.signature(metric_fn).parameters.items()
                             if k in ("step", "baseline", "score", "reduce")}
-                user = renamed(metric_options.get(mode, {}), {"substrate": "baseline"}, mode)
+                user = with_new_names(metric_fn, metric_options.get(mode, {}), mode)
                 options = {**defaults, "batch_size": batch_size, **user}
                 fractions, values = perturbation_curve(model, x, attr, t, mode=mode,
                                                        **options)

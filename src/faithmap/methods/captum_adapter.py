@@ -58,9 +58,12 @@ def _captum_class(method: str | type) -> type:
 
 
 def _is_layer_method(cls: type) -> bool:
-    """True for Captum's layer attributions (attributions of a layer's output)."""
-    return any(c.__name__ == "LayerAttribution" and c.__module__.startswith("captum")
-               for c in cls.__mro__)
+    """True for Captum's layer attributions (subclasses of ``captum.attr.LayerAttribution``)."""
+    if not any(c.__module__.startswith("captum") for c in cls.__mro__):
+        return False  # not derived from Captum: no need (and maybe no Captum) to import
+    from captum.attr import LayerAttribution
+
+    return issubclass(cls, LayerAttribution)
 
 
 class CaptumExplainer(Explainer):

@@ -16,7 +16,6 @@ class at x (the prediction at x for ``target=None``), also on the decoys.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any
 
@@ -81,11 +80,7 @@ def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explai
         if options:
             raise ValueError("base_options apply to a base given by name or class, "
                              "not to an Explainer instance")
-        if base.model is model:
-            return base
-        moved = copy.copy(base)
-        moved.model, moved.metadata = model, {}
-        return moved
+        return base.for_model(model)
     if isinstance(base, str) and base.strip().lower() == "dance":
         raise ValueError("DANCE cannot be its own base method")
     if isinstance(base, str) or (isinstance(base, type) and issubclass(base, Explainer)):
