@@ -168,8 +168,8 @@ def test_fidelity_matches_formula(cnn, x_small):
         e = a - a.mean(dim=(1, 2, 3), keepdim=True)
         q = cnn(e * x_small).softmax(1)
     ref = -torch.log(q[range(4), c] / p[range(4), c])
-    assert torch.allclose(ff.fidelity(cnn, x_small, a), ref, atol=1e-5)
-    same = ff.fidelity(cnn, x_small, a.expand(4, 3, 16, 16).contiguous())
+    assert torch.allclose(ff.fidelity(cnn, x_small, a, normalise="none"), ref, atol=1e-5)
+    same = ff.fidelity(cnn, x_small, a.expand(4, 3, 16, 16).contiguous(), normalise="none")
     assert torch.allclose(same, ref, atol=1e-5)  # a 1-channel map is broadcast over channels
 
 
@@ -177,8 +177,94 @@ def test_fidelity_clamps_log_of_zero():
     model = linear_model(torch.tensor([1000.0, 0, 0, 0]), two_class=True)
     x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
     a = torch.tensor([[[[-1.0, 1.0], [1.0, 1.0]]]])  # E − mean E flips the sign of pixel 0
-    sf = ff.fidelity(model, x, a, 0, eps=1e-12)
+    sf = ff.fidelity(model, x, a, 0, eps=1e-12, normalise="none")
     assert torch.isfinite(sf).all() and sf.item() == pytest.approx(-math.log(1e-12), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def grid_allconv():
+    """The zoo model mnist_allconv on 2×2 grids of bundled MNIST test digits (predicted class)."""
+    model = fm.zoo.load("mnist_allconv").eval()
+    x = fm_data.grid("mnist", n=2, count=8, split="test", seed=0).images
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    return model, x, pred
+
+
+def test_fidelity_is_scale_invariant(grid_allconv):
+    model, x, pred = grid_allconv
+    for method in ("input_x_gradient", "integrated_gradients"):
+        a = fm.explain(model, x, method, target=pred)
+        sf = ff.fidelity(model, x, a, pred)
+        assert torch.allclose(ff.fidelity(model, x, 100 * a, pred), sf, atol=1e-5), method
+        assert torch.allclose(ff.fidelity(model, x, 1e-3 * a, pred), sf, atol=1e-5), method
+    raw = ff.fidelity(model, x, a, pred, normalise="none")  # wave 1: scale-dependent
+    assert not torch.allclose(ff.fidelity(model, x, 100 * a, pred, normalise="none"), raw)
+    signed = ff.fidelity(model, x, a, pred, normalise="max_abs")
+    assert torch.allclose(ff.fidelity(model, x, 100 * a, pred, normalise="max_abs"), signed,
+                          atol=1e-5)
+
+
+def test_fidelity_of_zero_and_constant_maps_is_the_blank_level_and_loses(grid_allconv):
+    model, x, pred = grid_allconv
+    with torch.no_grad():
+        p = model(x).softmax(1)[range(len(x)), pred]
+        p0 = model(torch.zeros_like(x)).softmax(1)[range(len(x)), pred]
+    blank = p.log() - p0.log()
+    for a in (torch.zeros_like(x), torch.ones_like(x), torch.full_like(x, -2.0)):
+        assert torch.allclose(ff.fidelity(model, x, a, pred), blank, atol=1e-5)
+    a = fm.explain(model, x, "input_x_gradient", target=pred)
+    assert ff.fidelity(model, x, a, pred).mean() < blank.mean() - 0.5  # a real map wins
+
+
+def test_fidelity_maps_dance_post_processing_by_hand():
+    a = torch.zeros(1, 2, 5, 4)
+    a[0, 0, 0, :] = torch.tensor([1.0, -4.0, 2.0, 0.0])
+    a[0, 1, 0, 0] = -3.0
+    m = ff.fidelity_maps(a)  # |a| → max over channels → clip at q95 → / q95
+    flat = a.abs().amax(1).flatten()
+    q = float(np.quantile(flat.numpy(), 0.95))
+    expected = (flat.clamp_max(q) / q).view(1, 1, 5, 4)
+    assert torch.allclose(m, expected)
+    assert m.max() == 1.0 and m.shape == (1, 1, 5, 4)
+    one_hot = torch.zeros(1, 1, 5, 4)
+    one_hot[0, 0, 2, 2] = -0.5  # < 5% non-zero pixels: q95 = 0, scaled by the maximum
+    assert ff.fidelity_maps(one_hot).sum().item() == 1.0
+    assert torch.equal(ff.fidelity_maps(torch.zeros(1, 1, 5, 4)), torch.zeros(1, 1, 5, 4))
+    with pytest.raises(ValueError, match="normalise"):
+        ff.fidelity_maps(a, "l2")
+
+
+def test_constant_map_scores_like_random_not_like_a_raster_scan_in_road(grid_allconv):
+    """Wave 1 broke ties in row-major order: ROAD removed whole rows of digits for a
+    constant map and scored it far better than a random map (issue 15)."""
+    model, x, pred = grid_allconv
+    opts = dict(percentages=(0.3, 0.6))
+    zeros = ff.road(model, x, torch.zeros_like(x), pred, **opts)
+    rand = ff.road(model, x, torch.rand(x.shape, generator=torch.Generator().manual_seed(0)),
+                   pred, **opts)
+    assert zeros.mean() > rand.mean() - 0.05  # lower is better: not better than random
+    raster = ff.road(model, x, torch.zeros_like(x), pred, ties="index", **opts)
+    assert raster.mean() < zeros.mean() - 0.1  # the trap the default avoids
+
+
+def test_random_ties_are_seeded_per_sample_and_shared_by_morf_and_lerf(cnn, x_small):
+    a = torch.zeros(4, 1, 16, 16)
+    a[:, :, :4] = 1.0  # one tied block above a tied background
+    d = ff.deletion(cnn, x_small, a, step=16)
+    assert torch.equal(d, ff.deletion(cnn, x_small, a, step=16, seed=0))
+    assert not torch.equal(d, ff.deletion(cnn, x_small, a, step=16, seed=1))
+    from faithmap.core.seeding import sample_keys
+
+    with sample_keys([2]):  # keys follow the global sample, not the batch position
+        assert torch.allclose(ff.deletion(cnn, x_small[2:3], a[2:3], step=16), d[2:3])
+    ranks = ff.pixel_ranks(a[:, 0], "morf", ff.tie_keys(4, 256, "random", 0, a.device))
+    assert (ranks.view(4, 16, 16)[:, :4] < 64).all()  # ties never cross attribution levels
+    const = torch.ones(4, 1, 16, 16)
+    gap = ff.lerf_morf_gap(cnn, x_small, const, features_in_step=16)
+    assert torch.equal(gap, torch.zeros(4))
+    with pytest.raises(ValueError, match="ties"):
+        ff.deletion(cnn, x_small, a, ties="first")
 
 
 def test_faithfulness_correlation_matches_literal_reference(cnn, x_small):

@@ -62,12 +62,67 @@ def test_pointing_game_tolerance_radius_in_pixels():
     assert pointing_game(a, m2, tolerance=3).item() == 1.0  # 2.83 ≤ 3
 
 
-def test_pointing_game_ties_hit_when_any_maximum_hits():
+def test_pointing_game_ties_all_maxima_must_hit_unless_ties_any():
     a = torch.zeros(1, 1, 4, 4)
     a[0, 0, 0, 0] = a[0, 0, 3, 3] = 1.0
     m = torch.zeros(1, 4, 4, dtype=torch.bool)
     m[0, 3, 3] = True
+    assert pointing_game(a, m).item() == 0.0  # ties="all": one maximum lies outside
+    assert pointing_game(a, m, ties="any").item() == 1.0  # Quantus' rule
+    m[0, 0, 0] = True
     assert pointing_game(a, m).item() == 1.0
+    with pytest.raises(ValueError, match="ties"):
+        pointing_game(a, m, ties="some")
+
+
+@pytest.fixture(scope="module")
+def grid():
+    """2×2 grids of bundled MNIST test digits; the mask of one explained cell per image."""
+    import faithmap as fm
+
+    bench = fm.data.grid("mnist", n=2, count=12, split="test", seed=0)
+    cell = torch.arange(12) % 4
+    return bench.images, bench.masks[torch.arange(12), cell][:, None]
+
+
+def test_all_zero_and_constant_maps_are_never_a_pointing_game_hit(grid):
+    x, m = grid
+    for a in (torch.zeros_like(x), torch.ones_like(x), torch.full_like(x, -0.3)):
+        for ties in ("all", "any"):
+            assert torch.equal(pointing_game(a, m, ties=ties), torch.zeros(len(x)))
+            assert torch.equal(pointing_game(a, m, ties=ties, tolerance=3), torch.zeros(len(x)))
+
+
+def test_the_input_itself_is_no_pointing_game_hit_on_grids(grid):
+    x, m = grid  # saturated ink in every cell: the maximum is ambiguous
+    assert pointing_game(x, m).sum().item() == 0.0
+
+
+def test_all_zero_and_constant_maps_score_at_most_chance_in_mass_metrics(grid):
+    x, m = grid
+    area = m.flatten(1).float().mean(1)
+    zeros, ones = torch.zeros_like(x), torch.ones_like(x)
+    for fn in (energy_pointing_game, grid_pointing_game):
+        assert torch.equal(fn(zeros, m), torch.zeros(len(x)))
+        assert torch.allclose(fn(ones, m), area)  # the chance level, never more
+        assert torch.equal(fn(-ones, m), torch.zeros(len(x)))
+
+
+def test_all_zero_and_constant_maps_score_zero_pxap(grid):
+    x, m = grid
+    for a in (torch.zeros_like(x), torch.ones_like(x), torch.full_like(x, 7.0)):
+        assert torch.equal(pxap(a, m), torch.zeros(len(x)))
+    assert (pxap(x, m) > 0).all()  # a real map still scores
+
+
+def test_constant_maps_flags_constant_samples(grid):
+    from faithmap.metrics import constant_maps
+
+    x, _ = grid
+    a = x.clone()
+    a[1] = 0.0
+    a[2] = 0.5
+    assert constant_maps(a).tolist() == [i in (1, 2) for i in range(len(x))]
 
 
 def test_channel_reduction_is_a_sum_over_channels():
@@ -80,7 +135,7 @@ def test_channel_reduction_is_a_sum_over_channels():
 def test_pointing_game_matches_quantus():
     a, m = _random(seed=3, n=8)
     a[0] = a[0].round(decimals=1)  # ties
-    ours = pointing_game(a, m)
+    ours = pointing_game(a, m, ties="any")
     theirs = quantus.PointingGame(disable_warnings=True, normalise=False, abs=False)(
         model=None, x_batch=a.numpy(), y_batch=np.zeros(8, int), a_batch=a.numpy(),
         s_batch=m.float().numpy())
@@ -138,7 +193,7 @@ def test_pxap_matches_sklearn_average_precision():
     constant = torch.full((1, 1, 4, 4), 0.3)
     mask = torch.zeros(1, 4, 4, dtype=torch.bool)
     mask[0, :1] = True
-    assert pxap(constant, mask).item() == pytest.approx(0.25)
+    assert pxap(constant, mask).item() == 0.0  # no ranking (sklearn would give 0.25)
 
 
 def test_bad_inputs_raise_clear_errors():

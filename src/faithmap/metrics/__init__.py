@@ -11,6 +11,7 @@ from .base import (
     as_maps,
     available_metrics,
     check_attributions,
+    constant_maps,
     get_metric,
     metric,
 )
@@ -26,5 +27,5 @@ from .robustness import *  # noqa: F403
 from .robustness import __all__ as _robustness
 
 __all__ = ["CATEGORIES", "METRICS", "as_maps", "available_metrics", "check_attributions",
-           "get_metric", "metric", *_faithfulness, *_localisation, *_robustness, *_complexity,
-           *_randomisation]
+           "constant_maps", "get_metric", "metric", *_faithfulness, *_localisation,
+           *_robustness, *_complexity, *_randomisation]

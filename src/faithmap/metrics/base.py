@@ -70,6 +70,16 @@ def as_maps(attributions: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
     raise ValueError(f"reduce must be 'sum', 'abs' or 'max_abs', got {reduce!r}")
 
 
+def constant_maps(attributions: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
+    """Per-sample flag (BoolTensor N): the channel-reduced map is constant (all zero included).
+
+    Such a map carries no ranking and points nowhere; the sanity contract
+    (``faithmap.metrics.sanity``) documents what every metric scores for it.
+    """
+    flat = as_maps(attributions, reduce).flatten(1)
+    return flat.amax(1) == flat.amin(1)
+
+
 def check_attributions(attributions: object, inputs: torch.Tensor | None = None) -> torch.Tensor:
     """Validate attributions: a finite float tensor, N×C×H×W / N×1×H×W / N×H×W.
 

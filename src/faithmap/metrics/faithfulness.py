@@ -34,12 +34,14 @@ from .perturbation import (
     pixel_ranks,
     ranked_curve,
     resolve_target,
+    tie_keys,
 )
 
 __all__ = [
     "deletion",
     "faithfulness_correlation",
     "fidelity",
+    "fidelity_maps",
     "insertion",
     "insertion_deletion",
     "lerf_morf_gap",
@@ -62,11 +64,15 @@ def perturbation_curve(
     baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RISE deletion/insertion curve: ``(fractions[T+1], scores[N, T+1])``.
 
-    Pixels are taken in decreasing attribution order (ties: lower row-major index first),
+    Pixels are taken in decreasing attribution order (ties: ``ties="random"``, default, in a
+    random order seeded by ``(seed, sample)``, so a constant map scores like a random one;
+    ``"index"``: lower row-major index first, wave 1's rule),
     ``step`` at a time (default ``ceil(H·W/224)``). Point k has ``min(k·step, H·W)`` pixels
     removed (deletion: replaced by the substrate image ``baseline``) or inserted (insertion:
     put back into it); ``fractions`` is that count over H·W, from 0 to 1.
@@ -75,7 +81,7 @@ def perturbation_curve(
     with guarded_call(model, inputs, target) as (x, tgt):
         return ranked_curve(model, x, attributions, tgt, insert=mode == "insertion",
                             order="morf", step=step, baseline=baseline, score=score,
-                            reduce=reduce, batch_size=batch_size)
+                            reduce=reduce, batch_size=batch_size, ties=ties, seed=seed)
 
 
 @metric("deletion", higher_is_better=False, category="faithfulness", kind="model")
@@ -90,13 +96,16 @@ def deletion(
     baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Deletion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(x with the top-f pixels
     replaced by the substrate image baseline) df``. Lower is better."""
     fractions, curves = perturbation_curve(model, inputs, attributions, target, mode="deletion",
                                            step=step, baseline=baseline, score=score,
-                                           reduce=reduce, batch_size=batch_size)
+                                           reduce=reduce, ties=ties, seed=seed,
+                                           batch_size=batch_size)
     return auc(fractions, curves)
 
 
@@ -112,13 +121,16 @@ def insertion(
     baseline: BaselineLike = "blur",
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Insertion AUC (Petsiuk et al., RISE, BMVC 2018): ``∫₀¹ p_c(substrate image baseline
     with the top-f pixels of x put back) df``. Higher is better. Default: blur, as in RISE."""
     fractions, curves = perturbation_curve(model, inputs, attributions, target, mode="insertion",
                                            step=step, baseline=baseline, score=score,
-                                           reduce=reduce, batch_size=batch_size)
+                                           reduce=reduce, ties=ties, seed=seed,
+                                           batch_size=batch_size)
     return auc(fractions, curves)
 
 
@@ -136,10 +148,14 @@ def insertion_deletion(
     deletion_baseline: BaselineLike = "zeros",
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
-    """Insertion AUC − deletion AUC (the difference reported by NeFLAG). Higher is better."""
-    common = dict(step=step, score=score, reduce=reduce, batch_size=batch_size)
+    """Insertion AUC − deletion AUC (the difference reported by NeFLAG). Higher is better.
+    Both curves order equal attributions by the same ``ties``/``seed``."""
+    common = dict(step=step, score=score, reduce=reduce, ties=ties, seed=seed,
+                  batch_size=batch_size)
     ins = insertion(model, inputs, attributions, target, baseline=insertion_baseline, **common)
     dele = deletion(model, inputs, attributions, target, baseline=deletion_baseline, **common)
     return ins - dele
@@ -156,11 +172,13 @@ def _flipping_curve(
     score: str,
     reduce: str,
     batch_size: int | None,
+    ties: str = "random",
+    seed: SeedLike = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     with guarded_call(model, inputs, target) as (x, tgt):
         return ranked_curve(model, x, attributions, tgt, insert=False, order=order,
                             step=features_in_step, baseline=baseline, score=score,
-                            reduce=reduce, batch_size=batch_size)
+                            reduce=reduce, batch_size=batch_size, ties=ties, seed=seed)
 
 
 @metric("pixel_flipping", higher_is_better=False, category="faithfulness", kind="model")
@@ -176,6 +194,8 @@ def pixel_flipping(
     baseline: BaselineLike = 0.0,
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Pixel flipping / region perturbation AUC (Bach et al. 2015; Samek et al. 2017).
@@ -184,10 +204,13 @@ def pixel_flipping(
     (decreasing attribution) or LeRF (increasing) order, ``features_in_step`` at a time;
     score = trapezoid AUC of the target score over the flipped fraction in [0, 1], the
     unperturbed point included. MoRF: lower is better (the metadata); LeRF: higher is better.
+    Equal attributions: ``ties`` as :func:`perturbation_curve` (the same random order for
+    MoRF and LeRF).
     """
     check_choice("order", order, ORDERS)
     fractions, curves = _flipping_curve(model, inputs, attributions, target, order,
-                                        features_in_step, baseline, score, reduce, batch_size)
+                                        features_in_step, baseline, score, reduce, batch_size,
+                                        ties, seed)
     return auc(fractions, curves)
 
 
@@ -203,15 +226,18 @@ def lerf_morf_gap(
     baseline: BaselineLike = 0.0,
     score: str = "probability",
     reduce: str = "sum",
+    ties: str = "random",
+    seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """Symmetric relevance gain: AUC(LeRF) − AUC(MoRF) of :func:`pixel_flipping`.
 
     A random map has equal expected LeRF and MoRF curves, so it scores ≈ 0 however fast its
-    perturbations destroy the image. Higher is better.
+    perturbations destroy the image; a constant map scores exactly 0 (both orders are the
+    same tie order). Higher is better.
     """
     common = dict(features_in_step=features_in_step, baseline=baseline, score=score,
-                  reduce=reduce, batch_size=batch_size)
+                  reduce=reduce, ties=ties, seed=seed, batch_size=batch_size)
     lerf = pixel_flipping(model, inputs, attributions, target, order="lerf", **common)
     morf = pixel_flipping(model, inputs, attributions, target, order="morf", **common)
     return lerf - morf
@@ -232,6 +258,7 @@ def road(
     reduce: str = "sum",
     seed: SeedLike = 0,
     tol: float = 1e-5,
+    ties: str = "random",
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """ROAD, remove and debias (Rong et al., ICML 2022): mean target score over ``percentages``
@@ -239,7 +266,10 @@ def road(
 
     Removed pixels get the 8-neighbour weighted mean of their neighbours (a sparse linear
     system, see :func:`linear_impute`) plus ``noise`` · N(0, 1) (seeded per sample and
-    percentage). MoRF: lower is better (the metadata); LeRF: higher is better.
+    percentage). Equal attributions: ``ties`` as :func:`perturbation_curve` (``"random"``
+    keyed by ``seed``: a constant map scores like a random one, not like a raster scan,
+    which ROAD's imputation rewards). MoRF: lower is better (the metadata); LeRF: higher is
+    better.
     """
     check_choice("order", order, ORDERS)
     check_choice("score", score, SCORES)
@@ -250,7 +280,8 @@ def road(
     with guarded_call(model, inputs, target) as (x, tgt):
         a = check_maps(x, attributions, batch_size)
         n, c, h, w = x.shape
-        ranks = pixel_ranks(as_maps(a, reduce), order)
+        keys = tie_keys(n, h * w, ties, seed, x.device)
+        ranks = pixel_ranks(as_maps(a, reduce), order, keys)
         counts = torch.round(pct * h * w).long().to(x.device)
         tgt = resolve_target(model, x, tgt, batch_size)
         seed0, n_pct = base_seed(seed), counts.numel()
@@ -268,6 +299,34 @@ def road(
     return scores.view(n, n_pct).mean(dim=1)
 
 
+FIDELITY_NORMALISE = ("dance", "max_abs", "none")
+
+
+def fidelity_maps(attributions: torch.Tensor, normalise: str = "dance") -> torch.Tensor:
+    """The map E that :func:`fidelity` multiplies into the input (N×C×H×W or N×1×H×W).
+
+    ``"dance"``: DANCE's post-processing of a saliency map, |E| → max over channels → clip
+    at the per-sample 95th percentile q → divide by q, so E ∈ [0, 1] (by the maximum
+    instead where q = 0, i.e. a map with fewer than 5% non-zero pixels). ``"max_abs"``:
+    E / max|E|, signed, per channel. ``"none"``: E as given (scale-dependent, wave 1).
+    An all-zero map stays all zero. Both normalisations make E ↦ αE (α > 0) a no-op.
+    """
+    check_choice("normalise", normalise, FIDELITY_NORMALISE)
+    e = attributions if attributions.dim() == 4 else attributions[:, None]
+    if normalise == "none":
+        return e
+    if normalise == "max_abs":
+        scale = e.abs().flatten(1).amax(1)
+    else:
+        e = e.abs().amax(1, keepdim=True)
+        flat = e.flatten(1)
+        q = torch.quantile(flat.double(), 0.95, dim=1).to(e.dtype)
+        scale = torch.where(q > 0, q, flat.amax(1))
+        e = torch.minimum(e, scale.view(-1, 1, 1, 1))
+    safe = scale.clamp_min(torch.finfo(e.dtype).tiny).view(-1, 1, 1, 1)
+    return torch.where(scale.view(-1, 1, 1, 1) > 0, e / safe, torch.zeros_like(e))
+
+
 @metric("fidelity", higher_is_better=False, category="faithfulness", kind="model")
 @renamed_options(targets="target")
 def fidelity(
@@ -276,19 +335,25 @@ def fidelity(
     attributions: torch.Tensor,
     target: TargetLike = None,
     *,
+    normalise: str = "dance",
     eps: float = 1e-12,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """DANCE's fidelity SF (Dabkowski & Gal 2017): ``−log(F^c((E − mean E)∘x) / F^c(x))``.
 
-    F^c is the softmax probability of the target. E has the input's shape (N×C×H×W, used
-    element-wise) or is a one-channel map broadcast over the channels; ``mean E`` is the
-    per-sample mean of E. Both probabilities are clamped to ``≥ eps`` (a numerical
+    F^c is the softmax probability of the target. E is the map after ``normalise``
+    (:func:`fidelity_maps`; default ``"dance"``: |E|, max over channels, clipped at its 95th
+    percentile and scaled to [0, 1], DANCE's post-processing), so SF(αE) = SF(E) for every
+    α > 0; ``normalise="none"`` keeps wave 1's raw, scale-dependent maps. A one-channel map
+    is broadcast over the channels; ``mean E`` is the per-sample mean of E. A constant map
+    (an all-zero map included) has E − mean E = 0 and scores the blank-image level
+    log F^c(x) − log F^c(0). Both probabilities are clamped to ``≥ eps`` (a numerical
     stabiliser of the log) before the log. Lower is better.
     """
+    check_choice("normalise", normalise, FIDELITY_NORMALISE)
     with guarded_call(model, inputs, target) as (x, tgt):
         a = check_maps(x, attributions, batch_size)
-        e = a if a.dim() == 4 else a[:, None]
+        e = fidelity_maps(a, normalise)
         e = e - e.mean(dim=(1, 2, 3), keepdim=True)
         masked = e * x
         n = x.shape[0]

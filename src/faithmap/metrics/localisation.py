@@ -4,6 +4,12 @@ All four metrics take ``attributions`` (N×C×H×W, N×1×H×W or N×H×W) and b
 (N×H×W or N×1×H×W; bool or 0/1 values; per-cell N×K×H×W for the grid pointing game) and
 return one score per sample. Channels are reduced to one map per sample by ``reduce``
 (:func:`~faithmap.metrics.base.as_maps`; sum over channels by default).
+
+Degenerate maps (issue 15): a *constant* map (an all-zero map included) points nowhere. It
+is never a pointing-game hit (score 0), it has no ranking for PxAP (score 0), and its
+positive mass share (energy / grid pointing game) is the mask's area fraction, the chance
+level, or 0 when it has no positive mass. :func:`~faithmap.metrics.base.constant_maps` is the
+per-sample flag. The outcomes of every metric on such maps are in ``metrics/sanity.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import InvalidInputError
-from .base import as_maps, metric
+from .base import as_maps, constant_maps, metric
 
 __all__ = ["energy_pointing_game", "grid_pointing_game", "pointing_game", "pxap"]
 
@@ -51,26 +57,40 @@ def _disk(radius: int, device: torch.device) -> torch.Tensor:
     return ((r[:, None] ** 2 + r[None, :] ** 2) <= radius**2).float()[None, None]
 
 
+TIES = ("all", "any")
+
+
 @metric("pointing_game", higher_is_better=True, category="localisation", kind="mask")
 def pointing_game(
-    attributions: torch.Tensor, masks: torch.Tensor, *, tolerance: int = 0, reduce: str = "sum"
+    attributions: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    tolerance: int = 0,
+    ties: str = "all",
+    reduce: str = "sum",
 ) -> torch.Tensor:
     """Pointing game (Zhang et al., ECCV 2016 / IJCV 2018): 1 if the map's maximum hits the mask.
 
-    hit = 1[∃ p ∈ argmax_p a_p : dist(p, M) ≤ tolerance]. Ties count as a hit when any
-    maximal pixel hits (as Quantus). ``tolerance`` is a radius in pixels (Zhang et al.: 15);
-    the mask is dilated by a disk of that radius. Default 0 (Quantus' rule).
+    hit = 1[a is not constant and ∀ p ∈ argmax_p a_p : dist(p, M) ≤ tolerance]
+    (``ties="all"``, default: the map must point unambiguously into the mask), or ∃ p
+    (``ties="any"``, Quantus' rule: a tie counts as a hit when any maximal pixel hits).
+    A constant map (an all-zero map included) has no maximum and is a miss under both rules.
+    ``tolerance`` is a radius in pixels (Zhang et al.: 15); the mask is dilated by a disk of
+    that radius. Default 0 (Quantus' rule).
     """
     maps = as_maps(attributions, reduce)
     m = check_masks(masks, maps)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
         raise ValueError(f"tolerance must be a non-negative int (pixels), got {tolerance!r}")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     if tolerance > 0:
         grown = F.conv2d(m[:, None].float(), _disk(tolerance, m.device), padding=tolerance)
         m = grown[:, 0] > 0.5
-    flat = maps.flatten(1)
+    flat, inside = maps.flatten(1), m.flatten(1)
     peak = flat == flat.amax(1, keepdim=True)
-    return (peak & m.flatten(1)).any(1).to(maps.dtype)
+    hit = (peak & inside).any(1) if ties == "any" else ~(peak & ~inside).any(1)
+    return (hit & ~constant_maps(maps)).to(maps.dtype)
 
 
 @metric("energy_pointing_game", higher_is_better=True, category="localisation", kind="mask")
@@ -82,8 +102,9 @@ def energy_pointing_game(
 
     score = Σ_{p∈M} max(a_p, 0) / Σ_p max(a_p, 0), on the channel-reduced map a
     (``reduce="sum"``: the positive part is taken *after* summing channels). A map with no
-    positive attribution scores 0. Quantus' RelevanceMassAccuracy uses raw values
-    (Σ_M a / Σ a); the two agree for non-negative maps.
+    positive attribution (an all-zero map included) scores 0; a positive constant map scores
+    the mask's area fraction |M|/HW, the chance level. Quantus' RelevanceMassAccuracy uses
+    raw values (Σ_M a / Σ a); the two agree for non-negative maps.
     """
     maps = as_maps(attributions, reduce)
     m = check_masks(masks, maps)
@@ -108,7 +129,8 @@ def grid_pointing_game(
     """Grid pointing game (Böhle et al., CVPR 2022; Rao et al., ECCV 2022).
 
     On an n×n grid of images, explain the class of one cell c:
-    score = Σ_{p∈cell c} max(a_p, 0) / Σ_p max(a_p, 0)  (0 if there is no positive mass).
+    score = Σ_{p∈cell c} max(a_p, 0) / Σ_p max(a_p, 0)  (0 if there is no positive mass; a
+    positive constant map scores the cell's area fraction, 1/4 on a 2×2 grid: chance).
     ``masks``: the N×1×H×W (or N×H×W) mask of the explained cell, or N×K×H×W masks of all
     cells together with ``cell`` (LongTensor N: index of the explained cell).
     """
@@ -137,6 +159,8 @@ def pxap(attributions: torch.Tensor, masks: torch.Tensor, *, reduce: str = "sum"
     AP = Σ_t (R_t − R_{t−1}) P_t over the distinct score thresholds t (ties form one
     threshold, as ``sklearn.metrics.average_precision_score``). Computed per sample
     (Choe et al. pool all pixels of a data set; average these scores for a per-image mean).
+    A constant map (an all-zero map included) has no min-max normalisation and no ranking:
+    it scores 0, not the area fraction that sklearn's one-threshold rule would give it.
     """
     maps = as_maps(attributions, reduce)
     m = check_masks(masks, maps)
@@ -153,5 +177,6 @@ def pxap(attributions: torch.Tensor, masks: torch.Tensor, *, reduce: str = "sum"
     at_end = torch.where(end, tps, torch.zeros_like(tps)).cummax(1).values
     prev = torch.cat([torch.zeros_like(tps[:, :1]), at_end[:, :-1]], 1)
     gain = torch.where(end, (tps - prev) * tps / rank, torch.zeros_like(tps))
-    return gain.sum(1) / tps[:, -1]
+    ap = gain.sum(1) / tps[:, -1]
+    return torch.where(constant_maps(maps), torch.zeros_like(ap), ap)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import check_batch_size, map_rows
+from ..core.seeding import SeedLike, base_seed, row_seed, sample_key
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 from .base import as_maps, check_attributions
@@ -22,6 +23,8 @@ from .base import as_maps, check_attributions
 BASELINES = ("zeros", "blur", "mean")  # substrate images (RISE); or a number
 SCORES = ("probability", "logit")
 ORDERS = ("morf", "lerf")
+TIES = ("random", "index")  # how pixels of equal attribution are ordered
+_TIE_TAG = 0x7469657321  # keeps the tie draws apart from a metric's other draws
 BLUR_SIZE, BLUR_SIGMA = 11, 5.0  # RISE's gkern(klen=11, nsig=5)
 
 
@@ -82,18 +85,50 @@ def forward_scores(
     return map_rows(total, batch_size, compute)
 
 
-def pixel_ranks(maps: torch.Tensor, order: str = "morf") -> torch.Tensor:
+def pixel_ranks(
+    maps: torch.Tensor, order: str = "morf", tie_keys: torch.Tensor | None = None
+) -> torch.Tensor:
     """N×(H·W) position of each pixel in the perturbation order (0 = perturbed first).
 
-    MoRF sorts by decreasing attribution, LeRF by increasing; ties are broken by the
-    row-major pixel index (lower index first) through a stable sort.
+    MoRF sorts by decreasing attribution, LeRF by increasing. Ties: without ``tie_keys``
+    by the row-major pixel index (lower index first) through a stable sort; with
+    ``tie_keys`` (N×(H·W) values, e.g. :func:`tie_keys`) in increasing key order, the same
+    for MoRF and LeRF, so a constant map has one order in both.
     """
     check_choice("order", order, ORDERS)
     flat = maps.flatten(1)
+    pre = None
+    if tie_keys is not None:
+        pre = tie_keys.to(flat.device).argsort(dim=1, stable=True)
+        flat = flat.gather(1, pre)
     perm = torch.sort(flat, dim=1, descending=order == "morf", stable=True).indices
+    if pre is not None:
+        perm = pre.gather(1, perm)
     ranks = torch.empty_like(perm)
     positions = torch.arange(flat.shape[1], device=flat.device).expand_as(perm)
     return ranks.scatter_(1, perm, positions)
+
+
+def tie_keys(
+    n: int, n_pixels: int, ties: str, seed: SeedLike, device: torch.device
+) -> torch.Tensor | None:
+    """Per-sample random tie-breaking keys (``ties="random"``), or ``None`` (``"index"``).
+
+    Drawn on the CPU from ``(seed, sample)`` so they do not depend on the batch, its
+    ``batch_size`` or the device. Ordering pixels of equal attribution at random gives a
+    constant map (an all-zero map included) a random map's expected score, not the score of
+    a raster scan (which ROAD, for one, rewards: ``docs/metrics/sanity.md``).
+    """
+    check_choice("ties", ties, TIES)
+    if ties == "index":
+        return None
+    s0 = base_seed(seed)
+    g = torch.Generator()
+    keys = torch.empty(n, n_pixels)
+    for i in range(n):  # one generator per sample: keys do not depend on the batch
+        g.manual_seed(row_seed(s0, *sample_key(i), _TIE_TAG))
+        keys[i] = torch.rand(n_pixels, generator=g)
+    return keys.to(device)
 
 
 def default_step(n_pixels: int) -> int:
@@ -180,15 +215,19 @@ def ranked_curve(
     score: str,
     reduce: str,
     batch_size: int | None,
+    ties: str = "random",
+    seed: SeedLike = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(fractions[T+1], curves[N, T+1])`` for deletion/insertion/pixel flipping, from the
-    prepared inputs ``x`` and target (:func:`~faithmap.core.prelude.guarded_call`)."""
+    prepared inputs ``x`` and target (:func:`~faithmap.core.prelude.guarded_call`); equal
+    attributions ordered by ``ties`` (:func:`tie_keys`)."""
     a = check_maps(x, attributions, batch_size)
     check_choice("score", score, SCORES)
     n_pixels = x.shape[2] * x.shape[3]
     step = default_step(n_pixels) if step is None else step
     counts = step_counts(n_pixels, step, x.device)  # also validates `step`
-    ranks = pixel_ranks(as_maps(a, reduce), order)
+    keys = tie_keys(x.shape[0], n_pixels, ties, seed, x.device)
+    ranks = pixel_ranks(as_maps(a, reduce), order, keys)
     base = make_substrate(x, baseline)
     target = resolve_target(model, x, target, batch_size)
     curves = curve_scores(model, x, ranks, step, base, target, insert=insert, score=score,

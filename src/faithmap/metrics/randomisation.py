@@ -72,8 +72,11 @@ def mprt(
     with its last l layers (:func:`cascade_layers`) re-initialised by their own
     ``reset_parameters`` under a seeded RNG, and ``layers`` = L limits the depth (default:
     all). ``sim``: ``"spearman"`` (rank correlation of all C·H·W values) or ``"ssim"`` (SSIM of
-    the channel-summed maps, win 7). ``abs=True`` (as Quantus) compares |E|. The target is
-    resolved on the trained model and kept. Lower is better: a faithful explanation changes.
+    the channel-summed maps, win 7). ``abs=True`` (as Quantus) compares |E|. Two identical
+    maps have similarity 1 also where Spearman's ρ is undefined (constant maps): an
+    explanation that does not change when the model is randomised (an all-zero or constant
+    map, the input itself) fails the test with the worst score, 1. The target is resolved on
+    the trained model and kept. Lower is better: a faithful explanation changes.
     """
     with guarded_call(model, inputs, target) as (x, tgt):
         a0 = check_attributions(attributions, x)
@@ -94,7 +97,9 @@ def mprt(
             return as_maps(a, "sum") if similarity == "ssim" else a
 
         def sim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return spearman(a, b) if similarity == "spearman" else ssim(a, b)
+            same = (a == b).flatten(1).all(1)
+            s = spearman(a, b) if similarity == "spearman" else ssim(a, b)
+            return torch.where(same, torch.ones_like(s), s)
 
         reference = maps(a0)
         total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
