@@ -51,8 +51,9 @@ def test_evaluate_runs_every_pair_and_isolates_failures(tiny_data, tmp_path):
     failed = {(e["method"], e["metric"]) for e in result.errors}
     assert ("no_such_method", None) in failed
     assert {("saliency", "broken_test_metric"), ("gradcam", "broken_test_metric")} <= failed
-    # per-sample scores equal a direct call of the metric on the same attributions
-    attr = fm.explain(model, tiny_data.images, method="saliency", target=tiny_data.target)
+    # per-sample scores equal a direct call of the metric on the same attributions (of the
+    # predicted class: sparseness follows the default policy, docs/evaluation.md)
+    attr = fm.explain(model, tiny_data.images, method="saliency", target=None)
     direct = fm.metrics.sparseness(attr)
     ours = [r["score"] for r in result.samples
             if r["method"] == "saliency" and r["metric"] == "sparseness"]
@@ -140,3 +141,26 @@ def test_old_metric_option_names_reach_the_curves(tiny_data):
     blur = run({})
     assert old.curves == new.curves and old.samples == new.samples
     assert old.curves != blur.curves
+
+
+def test_empty_maps_and_fallbacks_are_flagged(tiny_data, tmp_path):
+    """All-zero maps and samples a method reports in metadata["fallback_samples"] are
+    recorded per target in result.flags / results.json and counted under the table."""
+
+    class ZeroFirst(fm.Saliency):
+        def attribute(self, x, target):
+            attr = super().attribute(x, target)
+            attr[0] = 0  # the block's first sample: an all-zero map
+            self.metadata["fallback_samples"] = [1]
+            return attr
+
+    with fm.METHODS.scoped("zero_first_for_test", ZeroFirst):
+        result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), tiny_data,
+                             ["zero_first_for_test"], ["sparseness"], block=5, out=tmp_path,
+                             progress=False, curve_samples=0, heatmap_samples=3)
+    flags = result.flags["tiny"]["zero_first_for_test"]
+    assert flags == {"empty": {"predicted": [0, 5]}, "fallback": {"predicted": [1, 6]}}
+    assert json.loads((tmp_path / "results.json").read_text())["flags"] == result.flags
+    page = (tmp_path / "report.html").read_text()
+    assert "all-zero maps: zero_first_for_test 2/10 (predicted target)" in page
+    assert "method fell back: zero_first_for_test 2/10 (predicted target)" in page

@@ -9,7 +9,7 @@ import re
 from faithmap.evaluation import EvaluationResult
 from faithmap.evaluation.report_html import write_report
 from faithmap.evaluation.report_markdown import render
-from faithmap.evaluation.table import best_methods, build_table
+from faithmap.evaluation.table import CI, PAIRED, best_methods, build_table, separated_best
 
 NUMBER = re.compile(r"-?\d+\.\d{3}")
 INFO = {"deletion": {"higher_is_better": False, "category": "faithfulness"},
@@ -28,7 +28,8 @@ def _result() -> EvaluationResult:
                 if (dataset, method, metric) == ("cluttered", "gradcam", "insertion"):
                     continue  # a missing cell
                 n = 1 if method == "srd" and metric == "deletion" else 4  # no CI
-                scores = [rnd.random() for _ in range(n)]
+                scores = [rnd.random() + (2.0 if (method, metric) == ("srd", "insertion") else 0)
+                          for _ in range(n)]  # srd is best on insertion beyond the spread
                 if metric == "pointing_game":
                     scores = [1.0] * n  # a tie: the first method is best
                 if (dataset, method, metric) == ("grid", "gradcam", "deletion"):
@@ -46,7 +47,7 @@ def _from_text(text: str) -> dict:
     for line in text.splitlines():
         if line.startswith("["):
             current = tables.setdefault(line.strip("[]"), {})
-        elif current is not None and line and not line.startswith("method"):
+        elif current is not None and line and not line.startswith(("method", "(")):
             method, *cells = line.split()
             current[method] = [_cell(c, c.endswith("*")) for c in cells]
         elif not line:
@@ -88,15 +89,20 @@ def test_build_table_cells_best_and_arrows():
     cells = dict(grid.rows)
     assert cells["gradcam"][0] is None  # NaN mean
     assert not cells["srd"][0].has_ci and cells["saliency"][0].has_ci
-    assert [m for m, c in grid.rows if c[2].best] == ["saliency"]  # tie: first wins
+    assert [m for m, c in grid.rows if c[2].best] == []  # a tie: no best
+    assert [m for m, c in grid.rows if c[1].best] == ["srd"]  # separated beyond the CI
+    assert "pointing_game" in grid.unclear and "insertion" not in grid.unclear
+    assert grid.basis == CI  # a summary alone: non-overlapping CIs
     assert dict(sections[1].rows)["gradcam"][1] is None  # not scored
     best = best_methods(result.summary())
     assert best == result.best()
+    assert best[("grid", "pointing_game")] == "saliency"  # the leader on a tie: first seen
+    clear, basis = separated_best(result.summary())
     for section in sections:
         for method, row in section.rows:
             for column, cell in zip(section.columns, row):
                 if cell is not None:
-                    assert cell.best == (best[(section.dataset, column.metric)] == method)
+                    assert cell.best == (clear[(section.dataset, column.metric)] == method)
     deletion = {m: c[0].mean for m, c in grid.rows if c[0] is not None}
     assert best[("grid", "deletion")] == min(deletion, key=deletion.get)  # lower is better
 
@@ -108,7 +114,7 @@ def test_the_three_renderers_agree(tmp_path):
     md = render(result.to_json())
     markdown = _from_markdown(md)
     assert text == _from_html(page) == markdown
-    header = result.table().splitlines()[1].split()
+    header = result.table().splitlines()[2].split()  # after the name and the caption
     assert header == ["method", "deletion↓", "insertion↑", "pointing_game↑"]
     assert re.findall(r"<th>(\w+) (.)<br>", page)[:3] == [("deletion", "↓"), ("insertion", "↑"),
                                                          ("pointing_game", "↑")]
@@ -121,5 +127,58 @@ def test_the_three_renderers_agree(tmp_path):
                      for c in cells]
             for method, cells in section.rows}
     assert text == expected
-    assert sum(best for rows in text.values() for cells in rows.values()
-               for _, best in cells) == len(result.best()) == 6
+    marked = sum(best for rows in text.values() for cells in rows.values() for _, best in cells)
+    clear, basis = separated_best(result.summary(), result.samples)
+    assert basis == PAIRED and marked == sum(m is not None for m in clear.values()) == 2
+    assert [s.basis for s in result.sections()] == [PAIRED, PAIRED]
+
+
+def _two(a, b, metric="insertion"):
+    result = EvaluationResult(config={"datasets": {"d": {"n": len(a), "seeds": [0]}}},
+                              metric_info=INFO)
+    result.add("d", "x", metric, a, 0)
+    result.add("d", "y", metric, b, 0)
+    return result
+
+
+def test_no_best_where_the_lead_is_within_the_spread(tmp_path):
+    """Overlapping scores: no bold/star in any renderer. Separated: the leader is marked."""
+    rnd = random.Random(1)
+    a = [rnd.random() for _ in range(30)]
+    b = [rnd.random() for _ in range(30)]
+    for samples in (None, _two(a, b).samples):
+        section = build_table(_two(a, b).summary(), INFO, samples)[0]
+        assert not any(c.best for _, cells in section.rows for c in cells)
+        assert section.unclear == ["insertion"]
+    overlap = _two(a, b)
+    assert "*" not in overlap.table().split("\n", 2)[2]
+    assert "★" not in write_report(overlap, tmp_path).read_text().split("</p>", 1)[1]
+    assert "**" not in render(overlap.to_json()).split("## d", 1)[1].split("## Paper")[0]
+    clear = _two([v + 1 for v in a], b)
+    assert [m for m, c in clear.sections()[0].rows if c[0].best] == ["x"]
+
+
+def test_paired_test_sees_what_overlapping_cis_hide():
+    """x = y + 0.05 on every sample, with a large spread over samples: the CIs overlap (no
+    best from the summary alone), the paired comparison separates them (best with samples)."""
+    rnd = random.Random(2)
+    b = [rnd.random() for _ in range(30)]
+    a = [v + 0.05 + 0.001 * rnd.random() for v in b]
+    result = _two(a, b)
+    rows = {r["method"]: r for r in result.summary()}
+    assert rows["x"]["mean"] - rows["x"]["ci95"] < rows["y"]["mean"] + rows["y"]["ci95"]
+    assert separated_best(result.summary()) == ({("d", "insertion"): None}, CI)
+    assert separated_best(result.summary(), result.samples) == ({("d", "insertion"): "x"},
+                                                                 PAIRED)
+
+
+def test_caption_says_n_seeds_policy_and_predicted_fraction():
+    result = _two([0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+    result.config["datasets"]["d"].update(target_policy={"insertion": "predicted",
+                                                         "pointing_game": "label"},
+                                          predicted_fraction=0.21)
+    text = result.sections()[0].caption()
+    assert text.startswith("n = 3; seeds [0]; target — predicted class: insertion; label: "
+                           "pointing_game; label = model's prediction for 21.0% of samples")
+    assert "paired per-sample comparison" in text and "no method best" in text
+    assert text in result.table() and text in render(result.to_json())

@@ -56,3 +56,57 @@ def test_figure_write_is_atomic(tmp_path, monkeypatch):
         curves_figure(_curves(), path, "second")
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["curves.png"]
+
+
+def _capture(monkeypatch):
+    """Replace the PNG writer with one that keeps the matplotlib figure for inspection."""
+    import faithmap.viz.figures as figures
+
+    seen = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: seen.append(fig) or path)
+    return seen
+
+
+def test_more_than_ten_methods_get_distinct_curve_styles(monkeypatch, tmp_path):
+    from faithmap.viz import method_styles
+
+    styles = method_styles(25)
+    assert len(set(styles)) == 25 and len({c for c, _ in styles[:20]}) == 20
+    assert len({c for c, _ in method_styles(10)}) == 10
+    f = [0.0, 0.5, 1.0]
+    curves = {f"m{i}": {"fractions": f, "deletion": [1.0, 0.5 - i / 50, 0.1],
+                        "insertion": [0.1, 0.5, 1.0]} for i in range(14)}
+    seen = _capture(monkeypatch)
+    curves_figure(curves, tmp_path / "c.png", "t")
+    for ax in seen[0].axes[:2]:
+        drawn = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines()]
+        assert len(drawn) == 14 and len(set(drawn)) == 14
+        assert len({c for c, _ in drawn}) == 14  # every method its own colour, not only style
+
+
+def test_curves_with_different_steps_for_deletion_and_insertion(tmp_path):
+    curves = {"a": {"fractions": [0.0, 1.0], "deletion": [1.0, 0.0],
+                    "deletion_fractions": [0.0, 1.0], "insertion_fractions": [0.0, 0.5, 1.0],
+                    "insertion": [0.0, 0.5, 1.0]}}
+    assert curves_figure(curves, tmp_path / "c.png", "t").stat().st_size > 0
+
+
+def test_heatmap_grid_has_colour_bars_sign_conventions_and_notes(monkeypatch, tmp_path,
+                                                                 digits):
+    images, _ = digits
+    maps = {"absolute": images.clone(), "signed": images - 0.5 * images.flip(-1),
+            "empty": torch.zeros_like(images)}
+    seen = _capture(monkeypatch)
+    heatmap_grid(images, maps, tmp_path / "h.png", "t", ["a", "b", "c"],
+                 notes={"signed": {1: "fell back"}})
+    fig = seen[0]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 3  # one per method column
+    titles = [ax.get_title() for ax in fig.axes[:4]]
+    assert titles[1:] == ["absolute\nnon-negative", "signed\nsigned", "empty\nempty"]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts.count("all 0") == 3 and "fell back" in texts
+    assert "red = positive, blue = negative" in fig._suptitle.get_text()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -75,3 +75,33 @@ def test_overlay_blends_by_alpha(photo):
     np.testing.assert_array_equal(overlay(photo, attr, alpha=0.0), base.astype(np.uint8))
     np.testing.assert_array_equal(overlay(photo, attr, alpha=1.0),
                                   (heatmap(attr) * 255).round().astype(np.uint8))
+
+
+def test_sign_convention_and_forced_scale(digit):
+    from faithmap.viz import sign_convention
+
+    assert sign_convention(digit) == "non-negative"
+    assert sign_convention(-digit) == "non-positive"
+    assert sign_convention(digit - 0.5) == "signed"
+    assert sign_convention(torch.zeros(1, 4, 4)) == "empty"
+    forced = heatmap(digit, signed=True)  # a non-negative map on the signed scale
+    assert np.allclose(forced[0, 0], [1.0, 1.0, 1.0], atol=0.01)  # zero → white in bwr
+    assert np.allclose(heatmap(digit)[0, 0], [0.0, 0.0, 0.0], atol=0.02)  # zero → black
+
+
+def test_colorbar_matches_the_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from faithmap.viz import colorbar
+
+    fig, ax = plt.subplots()
+    signed = colorbar(fig, ax, signed=True)
+    plain = colorbar(fig, ax, signed=False)
+    assert signed.mappable.get_clim() == (-1.0, 1.0) and signed.mappable.cmap.name == "bwr"
+    assert plain.mappable.get_clim() == (0.0, 1.0) and plain.mappable.cmap.name == "inferno"
+    assert [t.get_text() for t in signed.ax.get_xticklabels()] == ["−", "0", "+"]
+    assert "signed" in signed.ax.get_xlabel()
+    plt.close(fig)

@@ -14,6 +14,7 @@ import inspect
 import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +62,17 @@ class BlockResult:
     maps: torch.Tensor | None = None
     map_samples: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # explainer warnings, one per message
+    # {"empty" | "fallback": {policy: [samples]}}: all-zero maps, method fell back
+    flags: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 class BlockRunner:
     """Runs blocks for one model (one copy per worker); explainers are built once per method.
 
     ``spec`` holds the run's options: ``metrics``, ``method_options``, ``metric_options``,
-    ``seed``, ``batch_size``, ``keep`` (maps of samples below this index are returned).
+    ``seed``, ``batch_size``, ``keep`` (maps of samples below this index are returned),
+    ``policy`` (``{dataset: {metric: "predicted" | "label"}}``) and ``keep_policy``
+    (``{dataset: policy}``: the target whose maps are kept for the figures).
     """
 
     def __init__(self, model: nn.Module, spec: dict[str, Any]) -> None:
@@ -91,62 +96,127 @@ class BlockRunner:
         return self._explainers[method]
 
     def run(self, dataset: str, kind: str | None, method: str, samples: list[int],
-            images: torch.Tensor, targets: torch.Tensor,
+            images: torch.Tensor, targets: torch.Tensor | Mapping[str, torch.Tensor],
             masks: torch.Tensor | None) -> BlockResult:
-        """Explain and score ``samples`` (global indices; rows of ``images``)."""
+        """Explain and score ``samples`` (global indices; rows of ``images``).
+
+        ``targets``: one tensor for every metric, or ``{policy: tensor}`` (``"predicted"``,
+        ``"label"``) with ``spec["policy"]`` naming each metric's policy. A sample is
+        explained once per distinct target: where its label is the prediction the map is
+        shared. Kept maps (the report's figures) are those of ``spec["keep_policy"]``.
+        """
         out = BlockResult(dataset, method, list(samples))
         try:
             explainer = self.explainer(method)
         except Exception as exc:  # noqa: BLE001 - reported for every sample of the block
             out.errors += [{"metric": None, "sample": s, "error": _error(exc)} for s in samples]
             return out
+        single = not isinstance(targets, Mapping)
+        by_policy = {"target": targets} if single else dict(targets)
+        first = next(iter(by_policy))
+        policy = self.spec.get("policy", {}).get(dataset, {})
+        policy_of = {name: "target" if single else policy.get(name, first) for name in self.fns}
+        wanted = [name for name in self.fns
+                  if not (name == "grid_pointing_game" and kind != "grid")  # grid images only
+                  and not (self.fns[name].kind == "mask" and masks is None)]
+        keep_policy = "target" if single else self.spec.get("keep_policy", {}).get(dataset, first)
+        needed = list(dict.fromkeys([keep_policy] + [policy_of[n] for n in wanted]))
+        needed = [p for p in needed if p in by_policy]
         x = images.to(self.device)
         m = None if masks is None else masks.to(self.device)
         tic = time.perf_counter()
-        attr, ok = self._explain(explainer, x, targets, out)
+        maps: dict[str, tuple[torch.Tensor | None, list[int]]] = {}
+        for policy in needed:
+            maps[policy] = self._explain_policy(explainer, x, by_policy, policy, maps, out)
         out.explain_s = time.perf_counter() - tic
-        if not ok:
-            return out
-        keep = [j for j, s in enumerate(ok) if out.samples[s] < self.spec["keep"]]
-        if keep:
+        attr, ok = maps.get(keep_policy, (None, []))
+        keep = [j for j in ok if out.samples[j] < self.spec["keep"]]
+        if keep and attr is not None:
             out.maps = attr[keep].detach().cpu()
-            out.map_samples = [out.samples[ok[j]] for j in keep]
-        rows = torch.tensor(ok)
-        xs, ts = x[rows.to(x.device)], targets[rows]
-        ms = None if m is None else m[rows.to(m.device)]
-        idx = [out.samples[j] for j in ok]
+            out.map_samples = [out.samples[j] for j in keep]
         tic = time.perf_counter()
-        for name, fn in self.fns.items():
-            if name == "grid_pointing_game" and kind != "grid":
-                continue  # the grid pointing game is defined on grid images only
-            self._score(name, fn, explainer, xs, attr, ts, ms, idx, out)
+        for name in wanted:
+            attr, ok = maps.get(policy_of[name], (None, []))
+            if not ok or attr is None:
+                continue
+            rows = torch.tensor(ok)
+            xs, ts = x[rows.to(x.device)], by_policy[policy_of[name]][rows]
+            ms = None if m is None else m[rows.to(m.device)]
+            idx = [out.samples[j] for j in ok]
+            self._score(name, self.fns[name], explainer, xs, attr[rows.to(attr.device)], ts, ms,
+                        idx, out)
         out.metrics_s = time.perf_counter() - tic
         return out
 
-    def _explain(self, explainer, x, targets, out: BlockResult):
-        """Attributions of the rows that succeed and their row numbers (block, then per row)."""
+    def _explain_policy(self, explainer, x, by_policy, policy, done, out: BlockResult):
+        """Maps (one row per block row, zero where a row failed) and the rows that succeed
+        for ``policy``'s targets; rows whose target equals that of a policy already explained
+        (``done``) reuse its map."""
+        targets = by_policy[policy]
+        rows, attr, ok = list(range(len(x))), None, []
+        for p, (a, ok_p) in done.items():
+            if a is None:
+                continue
+            same = (by_policy[p].cpu() == targets.cpu()).tolist()
+            attr, ok = a.clone(), [j for j in ok_p if same[j]]
+            rows = [j for j in rows if not same[j]]
+            break
+        if rows:
+            tag = f"explaining the {policy} target: " if done else ""
+            part, ok_part = self._explain(explainer, x[rows], targets[rows],
+                                          [out.samples[j] for j in rows], out, policy, tag)
+            if part is not None:
+                if attr is None:
+                    attr = part.new_zeros((len(x), *part.shape[1:]))
+                placed = [rows[j] for j in ok_part]
+                attr[placed] = part[ok_part].to(attr.dtype)
+                ok += placed
+        return attr, sorted(ok)
+
+    def _explain(self, explainer, x, targets, samples: list[int], out: BlockResult,
+                 policy: str = "target", tag: str = ""):
+        """Attributions of ``samples`` (rows of ``x``; zero rows where a row fails) and the
+        rows that succeed (the block at once, then row by row); records explainer warnings,
+        all-zero maps and the method's ``metadata["fallback_samples"]`` in ``out.flags``."""
         try:
-            with sample_keys(out.samples), warnings.catch_warnings(record=True) as caught:
+            with sample_keys(samples), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 attr = explainer(x, targets)
-            out.warnings = list(dict.fromkeys(
-                f"{w.category.__name__}: {w.message} (block of samples {out.samples[0]}–"
-                f"{out.samples[-1]})" for w in caught))
+            out.warnings += [w for w in dict.fromkeys(
+                f"{w.category.__name__}: {w.message} (block of samples {samples[0]}–"
+                f"{samples[-1]})" for w in caught) if w not in out.warnings]
+            self._flag(explainer, attr, samples, list(range(len(x))), out, policy)
             return attr, list(range(len(x)))
         except Exception as exc:  # noqa: BLE001 - retried per sample below
             if len(x) == 1:
-                out.errors.append({"metric": None, "sample": out.samples[0],
-                                   "error": _error(exc)})
+                out.errors.append({"metric": None, "sample": samples[0],
+                                   "error": tag + _error(exc)})
                 return None, []
         maps, ok = [], []
-        for j, s in enumerate(out.samples):
+        for j, s in enumerate(samples):
             try:
                 with sample_keys([s]):
-                    maps.append(explainer(x[j:j + 1], targets[j:j + 1]))
+                    a = explainer(x[j:j + 1], targets[j:j + 1])
+                self._flag(explainer, a, [s], [0], out, policy)
+                maps.append(a)
                 ok.append(j)
             except Exception as exc:  # noqa: BLE001 - this sample fails, the others go on
-                out.errors.append({"metric": None, "sample": s, "error": _error(exc)})
-        return (torch.cat(maps) if maps else None), ok
+                out.errors.append({"metric": None, "sample": s, "error": tag + _error(exc)})
+        if not maps:
+            return None, []
+        full = maps[0].new_zeros((len(x), *maps[0].shape[1:]))
+        full[ok] = torch.cat(maps)
+        return full, ok
+
+    @staticmethod
+    def _flag(explainer, attr, samples, rows, out: BlockResult, policy: str) -> None:
+        empty = (attr.detach().flatten(1) == 0).all(1).tolist()
+        fallback = getattr(explainer, "metadata", {}).get("fallback_samples") or []
+        for kind, hits in (("empty", [samples[j] for j in rows if empty[j]]),
+                           ("fallback", [samples[j] for j in fallback if j < len(samples)])):
+            if hits:
+                out.flags.setdefault(kind, {}).setdefault(policy, []).extend(
+                    int(s) for s in hits)
 
     def _score(self, name, fn, explainer, x, attr, targets, masks, idx, out) -> None:
         """Scores of metric ``name`` for the block, or per sample where the block fails."""

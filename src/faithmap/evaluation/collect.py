@@ -19,8 +19,10 @@ Kept = dict[str, dict[str, tuple[torch.Tensor, list[int]]]]
 
 def collect(result: EvaluationResult, blocks: Sequence[BlockResult], datasets: list[str],
             methods: list[str], keep: int) -> Kept:
-    """Fill ``result.samples``, ``errors`` and ``timings``; return the kept maps per dataset
-    and method as (maps with row i = sample i, zero where missing; samples present)."""
+    """Fill ``result.samples``, ``errors``, ``timings`` and ``flags`` (per dataset and method:
+    ``{"empty" | "fallback": {policy: samples}}``, all-zero maps and samples where the method
+    fell back); return the kept maps per dataset and method as (maps with row i = sample i,
+    zero where missing; samples present)."""
     d_order = {d: i for i, d in enumerate(datasets)}
     m_order = {m: i for i, m in enumerate(methods)}
     k_order = {m: i for i, m in enumerate(result.metric_info)}
@@ -39,6 +41,10 @@ def collect(result: EvaluationResult, blocks: Sequence[BlockResult], datasets: l
             b.method, {"explain_s": 0.0, "metrics_s": 0.0})
         timing["explain_s"] += b.explain_s
         timing["metrics_s"] += b.metrics_s
+        flags = result.flags.setdefault(b.dataset, {}).setdefault(b.method, {})
+        for kind, per_policy in b.flags.items():
+            for policy, samples in per_policy.items():
+                flags.setdefault(kind, {}).setdefault(policy, []).extend(samples)
         if b.maps is not None:
             kept_parts.setdefault((b.dataset, b.method), []).append((b.map_samples, b.maps))
 
@@ -46,6 +52,15 @@ def collect(result: EvaluationResult, blocks: Sequence[BlockResult], datasets: l
         return (d_order.get(k[0], len(d_order)), m_order.get(k[1], len(m_order)),
                 -1 if k[2] is None else k_order.get(k[2], len(k_order)), k[3])
 
+    for per_method in result.flags.values():
+        for flags in per_method.values():
+            for per_policy in flags.values():
+                for policy in per_policy:
+                    per_policy[policy] = sorted(set(per_policy[policy]))
+    result.flags = {d: dict(sorted(((m, f) for m, f in per.items() if f),
+                                   key=lambda kv: m_order.get(kv[0], 0)))
+                    for d, per in sorted(result.flags.items(),
+                                         key=lambda kv: d_order.get(kv[0], 0))}
     result.warnings.sort(key=lambda w: (d_order.get(w["dataset"], 0),
                                         m_order.get(w["method"], 0), w["warning"]))
     result.samples = [{"dataset": d, "method": m, "metric": k, "sample": s, "score": v}

@@ -2,8 +2,11 @@
 
     python -m faithmap.evaluation.report_markdown demo-out/results.json -o docs/results.md
 
-Each seed paper's claim is a :class:`Claim` whose ``check`` reads the summary and returns
-(what we measured, verdict); a claim whose method is not implemented yet says so. Claims
+Each seed paper's claim is a :class:`Claim` whose ``check`` reads the results (summary and
+per-sample scores) and returns (what we measured, verdict); the verdict comes from
+:func:`faithmap.evaluation.verdicts.claim_verdict` over paired comparisons
+(:func:`~faithmap.evaluation.verdicts.compare`), never from a ranking alone; a claim whose
+method is not implemented yet says so. Claims
 that need their own experiment come from ``docs/claims/*.json`` (``--claims``), each
 written by a ``benchmarks/claims_<method>.py`` script: ``{"command", "claims": [{"paper",
 "claim", "measured", "verdict"}], "tables"}``; their verdicts are computed by the script.
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_write_bytes
-from .table import Cell, build_table
+from .table import Cell, build_table, flag_summary
+from .verdicts import claim_verdict, compare
 
 Summary = list[dict[str, Any]]
+Results = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,29 +35,66 @@ class Claim:
     paper: str
     claim: str
     methods: tuple[str, ...]
-    check: Callable[[Summary], tuple[str, str]] | None = None
+    check: Callable[[Results], tuple[str, str]] | None = None
 
 
-def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Summary], tuple[str, str]]:
-    """Check: is ``method`` the best method on each of ``metrics`` in every dataset?"""
+def _ci_outcome(ours: dict[str, Any], other: dict[str, Any]) -> str:
+    """"holds" / "fails" where the 95% CIs of the two means do not overlap (no per-sample
+    scores to pair), else "inconclusive"."""
+    sign = 1.0 if ours["higher_is_better"] else -1.0
+    a, b = sign * ours["mean"], sign * other["mean"]
+    ca, cb = ours["ci95"], other["ci95"]
+    if not (math.isfinite(ca) and math.isfinite(cb)):
+        return "inconclusive"
+    if a - ca > b + cb:
+        return "holds"
+    if b - cb > a + ca:
+        return "fails"
+    return "inconclusive"
 
-    def check(summary: Summary) -> tuple[str, str]:
-        parts, wins, total = [], 0, 0
+
+def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Results], tuple[str, str]]:
+    """Check: does ``method`` beat the strongest other method (by mean) on each of
+    ``metrics`` in every dataset, beyond the spread? One comparison per (dataset, metric):
+    paired over samples (:func:`~faithmap.evaluation.verdicts.compare`) when ``results``
+    has per-sample scores, else by non-overlapping 95% CIs; the verdict is
+    :func:`~faithmap.evaluation.verdicts.claim_verdict` of their outcomes."""
+
+    def check(results: Results) -> tuple[str, str]:
+        summary: Summary = results.get("summary", [])
+        scores: dict[tuple[str, str, str], dict[int, float]] = {}
+        for r in results.get("samples") or ():
+            scores.setdefault((r["dataset"], r["method"], r["metric"]), {})[int(r["sample"])] = \
+                float(r["score"])
+        parts, outcomes = [], []
         for dataset in dict.fromkeys(r["dataset"] for r in summary):
             for metric in metrics:
                 rows = [r for r in summary if (r["dataset"], r["metric"]) == (dataset, metric)
-                        and math.isfinite(r["mean"])]
+                        and math.isfinite(r["mean"]) and r.get("higher_is_better") is not None]
                 ours = [r for r in rows if r["method"] == method]
-                if not ours:
+                others = [r for r in rows if r["method"] != method]
+                if not ours or not others:
                     continue
-                sign = 1 if ours[0]["higher_is_better"] else -1
-                rank = 1 + sum(sign * r["mean"] > sign * ours[0]["mean"] for r in rows)
-                parts.append(f"{dataset} {metric}: {ours[0]['mean']:.3f} (rank {rank}/{len(rows)})")
-                wins, total = wins + (rank == 1), total + 1
-        if total == 0:
+                higher = bool(ours[0]["higher_is_better"])
+                sign = 1.0 if higher else -1.0
+                other = max(others, key=lambda r: sign * r["mean"])
+                a = scores.get((dataset, method, metric))
+                b = scores.get((dataset, other["method"], metric))
+                if a is not None and b is not None:
+                    index = sorted(set(a) | set(b))
+                    d = compare([a.get(i, math.nan) for i in index],
+                                [b.get(i, math.nan) for i in index], higher_is_better=higher)
+                    outcome, text = d.outcome, d.text(method, other["method"])
+                else:
+                    outcome = _ci_outcome(ours[0], other)
+                    text = (f"{method} {ours[0]['mean']:.3f} ± {ours[0]['ci95']:.3f} vs "
+                            f"{other['method']} {other['mean']:.3f} ± {other['ci95']:.3f}: "
+                            f"{outcome} (95% CIs)")
+                parts.append(f"{dataset} {metric}: {text}")
+                outcomes.append(outcome)
+        if not outcomes:
             return "not measured", "pending"
-        verdict = "yes" if wins == total else ("partly" if wins else "no")
-        return "; ".join(parts), verdict
+        return "; ".join(parts), claim_verdict(outcomes)
 
     return check
 
@@ -95,7 +137,6 @@ def _same_paper(static: str, study: str) -> bool:
 def _claim_rows(results: dict[str, Any], studies: list[dict[str, Any]]) -> list[str]:
     """The paper-claims table, grouped by paper: demo-run checks, then the studies' rows; a
     claim neither checked on the demo run nor measured by a study is listed as pending."""
-    summary: Summary = results["summary"]
     methods_run = set(results.get("config", {}).get("methods", []))
     study_rows = [(c, study.get("command", "?")) for study in studies
                   for c in study.get("claims", [])]
@@ -105,7 +146,7 @@ def _claim_rows(results: dict[str, Any], studies: list[dict[str, Any]]) -> list[
         mine = [i for i, (c, _) in enumerate(study_rows) if _same_paper(paper, c["paper"])]
         for claim in (c for c in CLAIMS if c.paper == paper):
             if methods_run & set(claim.methods) and claim.check is not None:
-                measured, verdict = claim.check(summary)
+                measured, verdict = claim.check(results)
             elif mine:
                 continue
             elif not methods_run & set(claim.methods):
@@ -135,9 +176,22 @@ def render(results: dict[str, Any], source: str = "results.json",
              f"Generated by `python -m faithmap.evaluation.report_markdown {source}` from a "
              f"`faithmap evaluate` run (model `{config.get('model')}`, seed "
              f"{config.get('seed')}, {config.get('n')} samples per dataset). Mean ± 95% CI "
-             "over samples; ↑ higher is better, ↓ lower is better; **bold** = best method.", ""]
-    for section in build_table(summary, info):
-        lines += [f"## {section.dataset}", "",
+             "over samples; ↑ higher is better, ↓ lower is better (the metric's direction); "
+             "**bold** = the best method, marked only where it beats the runner-up beyond "
+             "the spread (the line under each heading says how that was tested and which "
+             "metrics have no clear best). The target policy says which class each metric "
+             "explains: the model's prediction or the dataset's label.", ""]
+    flags = results.get("flags", {})
+    datasets = config.get("datasets", {})
+    for section in build_table(summary, info, results.get("samples"), datasets):
+        lines += [f"## {section.dataset}", ""]
+        if section.caption():
+            lines += [section.caption() + ".", ""]
+        flagged = flag_summary(flags.get(section.dataset, {}),
+                               datasets.get(section.dataset, {}).get("n"))
+        if flagged:
+            lines += [flagged + ".", ""]
+        lines += [
                   "| method | " + " | ".join(f"{c.metric} {c.arrow}" for c in section.columns)
                   + " |",
                   "|---" * (len(section.columns) + 1) + "|"]

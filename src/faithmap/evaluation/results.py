@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_write_bytes
-from .table import Cell, best_methods, build_table
+from .table import Cell, Section, best_methods, build_table
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -43,6 +43,9 @@ class EvaluationResult:
     figures: dict[str, str] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict, repr=False)  # dataset -> shown images
     shown_targets: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    shown_labels: dict[str, list[str]] = field(default_factory=dict, repr=False)  # row labels
+    # dataset -> method -> {"empty" | "fallback": {policy: samples}} (see collect.collect)
+    flags: dict[str, dict[str, dict[str, dict[str, list[int]]]]] = field(default_factory=dict)
     maps: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # -> method -> maps
 
     def add(self, dataset: str, method: str, metric: str, scores: list[float],
@@ -67,15 +70,25 @@ class EvaluationResult:
         return out
 
     def best(self) -> dict[tuple[str, str], str]:
-        """The best method per (dataset, metric), by the metric's score direction."""
+        """The leading method per (dataset, metric) by mean in the metric's score direction
+        (separated from the runner-up or not; the tables mark only separated leaders)."""
         return best_methods(self.summary())
 
+    def sections(self) -> list[Section]:
+        """The table sections (:func:`faithmap.evaluation.table.build_table`) with the
+        per-sample scores (paired test for "best") and the per-dataset facts."""
+        return build_table(self.summary(), self.metric_info, self.samples,
+                           self.config.get("datasets", {}))
+
     def table(self) -> str:
-        """A plain-text table (methods × metrics, mean ± 95% CI) per dataset."""
+        """A plain-text table (methods × metrics, mean ± 95% CI) per dataset; the line under
+        the dataset's name says n, seeds, the target policy and the predicted fraction."""
         lines = []
-        for section in build_table(self.summary(), self.metric_info):
+        for section in self.sections():
             width = max(len(m) for m in [method for method, _ in section.rows] + ["method"])
             lines.append(f"[{section.dataset}]")
+            if section.caption():
+                lines.append(f"({section.caption()})")
             lines.append(" ".join(["method".ljust(width)]
                                   + [f"{c.metric + c.arrow:>20}" for c in section.columns]))
             for method, cells in section.rows:
@@ -97,7 +110,8 @@ class EvaluationResult:
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "summary": self.summary(), "samples": self.samples,
                 "errors": self.errors, "warnings": self.warnings, "metrics": self.metric_info,
-                "curves": self.curves, "timings": self.timings, "figures": self.figures}
+                "curves": self.curves, "timings": self.timings, "figures": self.figures,
+                "flags": self.flags}
 
     def write_tables(self, out: Path) -> None:
         """``results.csv`` (per sample), ``summary.csv`` (aggregates) and ``results.json``."""
@@ -111,7 +125,8 @@ class EvaluationResult:
 
 
 def _text(cell: Cell | None) -> str:
-    """A text-table cell: ``mean±ci`` (or ``mean``), ``*`` on the best method, ``—`` if none."""
+    """A text-table cell: ``mean±ci`` (or ``mean``), ``*`` on the best method (separated from
+    the runner-up beyond the spread), ``—`` if none."""
     if cell is None:
         return "— "
     text = f"{cell.mean:.3f}±{cell.ci95:.3f}" if cell.has_ci else f"{cell.mean:.3f}"

@@ -75,7 +75,7 @@ class ProgressLog:
                 entry["dataset"], entry["method"], entry["samples"],
                 [tuple(r) for r in entry["rows"]], entry["errors"], entry["explain_s"],
                 entry["metrics_s"], maps, entry.get("map_samples", []),
-                entry.get("warnings", [])))
+                entry.get("warnings", []), entry.get("flags", {})))
             kept.append(entry)
         self._rewrite(kept)  # without torn lines, so later appends start on a clean line
 
@@ -95,7 +95,7 @@ class ProgressLog:
         self._write_line({"dataset": r.dataset, "method": r.method, "samples": r.samples,
                           "rows": r.rows, "errors": r.errors, "explain_s": r.explain_s,
                           "metrics_s": r.metrics_s, "maps": name, "map_samples": r.map_samples,
-                          "warnings": r.warnings})
+                          "warnings": r.warnings, "flags": r.flags})
 
     def _write_line(self, entry: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

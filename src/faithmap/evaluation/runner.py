@@ -22,6 +22,7 @@ from ..zoo.model_spec import input_channels, load_model
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
 from .data import EvalData, load_eval_data
+from .policy import LABEL, PREDICTED, TargetPolicy, for_dataset, resolve_policy
 from .ray_backend import RayExecutor, require_ray
 from .report_html import write_report
 from .results import EvaluationResult
@@ -75,6 +76,7 @@ def evaluate(
     ray_address: str | None = None,
     ray_workers: int | None = None,
     resume: bool = False,
+    target: TargetPolicy = None,
 ) -> EvaluationResult:
     """Score every method with every metric on every dataset (see docs/evaluation.md).
 
@@ -89,6 +91,16 @@ def evaluate(
     ``backend="ray"`` runs blocks on Ray actors (``ray_address``: a cluster to join, default
     a local instance with ``ray_workers`` workers; docs/scaling.md). Per-sample scores do not
     depend on ``block``, the backend or resuming: draws are keyed by the global sample index.
+
+    ``target``: which class each metric explains (:mod:`faithmap.evaluation.policy`):
+    ``None`` (default) is per metric, the predicted class for faithfulness and every other
+    metric, the label for ``grid_pointing_game`` and the mask metrics (the mask is the
+    label's object); ``"predicted"`` or ``"label"`` for every metric, or ``{metric:
+    policy}``. ``result.config["datasets"][name]`` records ``n``, ``seeds``,
+    ``target_policy`` (per metric) and ``predicted_fraction`` (share of samples whose label
+    is the model's prediction; ``None`` without labels). The ``"grid"`` spec draws only
+    grids whose every cell the model classifies correctly on its own
+    (``load_eval_data("grid", model=..., correct_cells=True)``).
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -112,6 +124,7 @@ def evaluate(
         "model": spec, "methods": methods, "metrics": metrics, "n": n, "seed": seed,
         "batch_size": batch_size, "block": block, "method_options": method_options,
         "metric_options": metric_options, "torch": torch.__version__,
+        "target": target if not isinstance(target, dict) else dict(target),
     })
     for metric in metrics:
         try:
@@ -122,26 +135,46 @@ def evaluate(
             result.errors.append({"dataset": "*", "method": "*", "metric": metric,
                                   "error": f"{type(exc).__name__}: {exc}"})
     keep = max(curve_samples, heatmap_samples)
+    policy = resolve_policy(target, list(result.metric_info), result.metric_info)
     run_spec = {"metrics": list(result.metric_info), "method_options": method_options,
                 "metric_options": metric_options, "seed": seed, "batch_size": batch_size,
-                "keep": keep}
+                "keep": keep, "policy": {}, "keep_policy": {}}
     loaded_data = []
     for item in datasets:
-        d = item if isinstance(item, EvalData) else load_eval_data(
-            item, n=n, seed=seed, size=loaded.input_size if loaded else None, channels=channels)
+        size = loaded.input_size if loaded else None
+        if item == "grid":
+            d = load_eval_data(item, n=n, seed=seed, size=size, channels=channels, model=model,
+                               correct_cells=True, batch_size=batch_size)
+        else:
+            d = item if isinstance(item, EvalData) else load_eval_data(
+                item, n=n, seed=seed, size=size, channels=channels)
         d = d.subset(torch.arange(min(n, len(d.images))))
-        result.config.setdefault("datasets", {})[d.name] = {**d.info, "n": len(d.images),
-                                                           "skipped": d.skipped}
+        predicted = _predicted(model, d.images, dev, block)
+        mine = for_dataset(policy, d.target is not None, target, d.name)
+        applies = {m: p for m, p in mine.items()
+                   if not (m == "grid_pointing_game" and d.info.get("kind") != "grid")
+                   and not (result.metric_info[m]["kind"] == "mask" and d.masks is None)}
+        fraction = (None if d.target is None
+                    else float((d.target.long() == predicted).float().mean()) if len(d.images)
+                    else None)
+        result.config.setdefault("datasets", {})[d.name] = {
+            **d.info, "n": len(d.images), "seeds": [seed], "target_policy": applies,
+            "predicted_fraction": fraction, "skipped": d.skipped}
         result.errors += [{"dataset": d.name, "method": "-", "metric": "input",
                            "error": f"unreadable file skipped: {path} ({reason})"}
                           for path, reason in d.skipped]
-        targets = d.target if d.target is not None else _predicted(model, d.images, dev, block)
+        targets = {PREDICTED: predicted}
+        if d.target is not None:
+            targets[LABEL] = d.target.long()
+        run_spec["policy"][d.name] = mine
+        run_spec["keep_policy"][d.name] = _figure_policy(mine)
+        result.config["datasets"][d.name]["figure_target"] = run_spec["keep_policy"][d.name]
         loaded_data.append((d, targets))
     log = None
     if out is not None:
         key_config = {k: v for k, v in result.config.items() if k not in ("block", "torch")}
         key = fingerprint({**key_config, "keep": keep}, model,
-                          [t for d, y in loaded_data for t in (d.images, y, d.masks)])
+                          [t for d, y in loaded_data for t in (d.images, *y.values(), d.masks)])
         log = ProgressLog(Path(out), key, resume)
     blocks = list(log.done) if log else []
     jobs = []
@@ -159,7 +192,8 @@ def evaluate(
                 idx = [todo[k] for k in chunk.tolist()]
                 rows = torch.tensor(idx)
                 jobs.append((d.name, d.info.get("kind"), method, idx, d.images[rows],
-                             targets[rows], None if d.masks is None else d.masks[rows]))
+                             {p: t[rows] for p, t in targets.items()},
+                             None if d.masks is None else d.masks[rows]))
     bar = tqdm(total=sum(len(j[3]) for j in jobs), desc="evaluate", unit="sample",
                disable=not progress)
     executor = (RayExecutor(model, run_spec, device, ray_address, ray_workers)
@@ -178,9 +212,12 @@ def evaluate(
             executor.close()
     kept = collect(result, blocks, [d.name for d, _ in loaded_data], methods, keep)
     for d, targets in loaded_data:
-        result.shown_targets[d.name] = targets[:heatmap_samples].tolist()
+        shown = targets[run_spec["keep_policy"][d.name]]
+        result.shown_targets[d.name] = shown[:heatmap_samples].tolist()
+        result.shown_labels[d.name] = _row_labels(targets, run_spec["keep_policy"][d.name],
+                                                  heatmap_samples)
         if curve_samples and {"deletion", "insertion"} & set(result.metric_info):
-            _curves(result, d, targets, model, dev, kept.get(d.name, {}), curve_samples,
+            _curves(result, d, shown, model, dev, kept.get(d.name, {}), curve_samples,
                     batch_size, metric_options)
     result.images = {d.name: d.images[:heatmap_samples] for d, _ in loaded_data}
     result.maps = {name: {m: a[:heatmap_samples].cpu() for m, (a, _) in maps.items()}
@@ -188,6 +225,26 @@ def evaluate(
     if out is not None:
         write_report(result, Path(out))
     return result
+
+
+def _figure_policy(policy: dict[str, str]) -> str:
+    """The target of the report's figures: that of the curves' metrics (deletion,
+    insertion), else the predicted class when any metric explains it, else the label."""
+    for metric in ("deletion", "insertion"):
+        if metric in policy:
+            return policy[metric]
+    return PREDICTED if PREDICTED in policy.values() or not policy else LABEL
+
+
+def _row_labels(targets: dict[str, torch.Tensor], shown: str, k: int) -> list[str]:
+    """Heatmap row labels: the class explained, and the other target where they differ."""
+    pred = targets[PREDICTED][:k].tolist()
+    if LABEL not in targets:
+        return [f"predicted {p}" for p in pred]
+    labels = targets[LABEL][:k].tolist()
+    if shown == LABEL:
+        return [f"label {t}" + ("" if t == p else f" (pred {p})") for t, p in zip(labels, pred)]
+    return [f"predicted {p}" + ("" if t == p else f" (label {t})") for t, p in zip(labels, pred)]
 
 
 def _curves(result, d, targets, model, device, kept, k, batch_size, metric_options) -> None:
@@ -210,7 +267,8 @@ def _curves(result, d, targets, model, device, kept, k, batch_size, metric_optio
                 fractions, values = perturbation_curve(model, x, attr, t, mode=mode,
                                                        **options)
                 entry[mode] = values.mean(0).cpu().tolist()
-                entry["fractions"] = fractions.cpu().tolist()
+                entry[f"{mode}_fractions"] = fractions.cpu().tolist()  # steps may differ
+                entry.setdefault("fractions", entry[f"{mode}_fractions"])
             curves[method] = entry
         except Exception as exc:  # noqa: BLE001 - curves are a figure; report and go on
             result.errors.append({"dataset": d.name, "method": method, "metric": "curves",

@@ -4,14 +4,31 @@
 ``results.json["summary"]``) into :class:`Section` s of :class:`Cell` s — mean, 95% CI,
 best flag — with the metric's direction arrow; the renderers (``EvaluationResult.table``,
 :mod:`.report_html`, :mod:`.report_markdown`) only format them.
+
+A cell is marked best only where the leading method (by mean, in the metric's direction)
+is better than the runner-up beyond the spread (:func:`separated_best`): with per-sample
+scores (``samples``), by the paired comparison :func:`faithmap.evaluation.verdicts.compare`
+(its 95% interval of the mean difference excludes 0); from a summary alone, when the two
+95% CIs do not overlap. Columns where the lead is within the spread have no best cell and
+are listed in :attr:`Section.unclear`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .policy import describe
+from .verdicts import compare
+
+PAIRED = "paired"
+CI = "ci"
+BASIS_TEXT = {PAIRED: "paired per-sample comparison of the leader with the runner-up "
+                      "(faithmap.evaluation.verdicts.compare: the 95% interval of the mean "
+                      "difference excludes 0)",
+              CI: "the 95% CIs of the leader and the runner-up do not overlap"}
 
 Summary = Iterable[Mapping[str, Any]]
 
@@ -46,29 +63,120 @@ class Section:
     dataset: str
     columns: list[Column]
     rows: list[tuple[str, list[Cell | None]]]
+    unclear: list[str] = field(default_factory=list)  # metrics: lead within the spread
+    basis: str = ""  # PAIRED or CI (how "best" was decided), "" when nothing was ranked
+    info: Mapping[str, Any] = field(default_factory=dict)  # results.json config["datasets"]
+
+    def caption(self) -> str:
+        """What a reader needs beside the numbers: n, seeds, the target per metric, the
+        predicted-target fraction, how "best" was decided and where no method is best."""
+        return caption(self.info, self.basis, self.unclear)
+
+
+def caption(info: Mapping[str, Any], basis: str = "", unclear: Iterable[str] = ()) -> str:
+    """One line: ``n = 100, seeds [0]; target — predicted class: deletion; label:
+    pointing_game; label = prediction for 21.0% of samples; best: ...; no clear best: ...``."""
+    parts = []
+    if "n" in info:
+        parts.append(f"n = {info['n']}")
+    if info.get("seeds") is not None:
+        parts.append(f"seeds {list(info['seeds'])}")
+    if info.get("target_policy"):
+        parts.append("target — " + describe(info["target_policy"]))
+    if "predicted_fraction" in info:
+        fraction = info["predicted_fraction"]
+        parts.append("label = model's prediction for "
+                     + ("— (no labels)" if fraction is None else f"{100 * fraction:.1f}%")
+                     + " of samples")
+    if basis:
+        parts.append(f"best marked only where {BASIS_TEXT[basis]}")
+    unclear = list(unclear)
+    if unclear:
+        parts.append("no method best beyond the spread: " + ", ".join(unclear))
+    return "; ".join(parts)
+
+
+def flag_summary(flags: Mapping[str, Mapping[str, Mapping[str, list[int]]]],
+                 n: int | None) -> str:
+    """One line from ``results.json["flags"][dataset]``: ``"all-zero maps: big 80/100
+    (predicted target); method fell back: ..."`` ("" when nothing was flagged)."""
+    parts = []
+    for kind, text in (("empty", "all-zero maps"), ("fallback", "method fell back")):
+        found = [f"{method} " + ", ".join(f"{len(s)}/{n} ({policy} target)"
+                                          for policy, s in per[kind].items())
+                 for method, per in flags.items() if per.get(kind)]
+        if found:
+            parts.append(f"{text}: " + "; ".join(found))
+    return "; ".join(parts)
 
 
 def best_methods(summary: Summary) -> dict[tuple[str, str], str]:
-    """The best method per (dataset, metric) by the score direction (first on ties);
+    """The leading method per (dataset, metric) by mean in the score direction (first on
+    ties), whether or not it is separated from the others (:func:`separated_best`);
     metrics without a direction and non-finite means take no part."""
-    best: dict[tuple[str, str], tuple[float, str]] = {}
-    for row in summary:
+    return {k: v[0] for k, v in _ranked(summary).items()}
+
+
+def _ranked(summary: Summary) -> dict[tuple[str, str], list[str]]:
+    """Methods per (dataset, metric), best first by oriented mean (stable on ties)."""
+    groups: dict[tuple[str, str], list[tuple[float, int, str]]] = {}
+    for i, row in enumerate(summary):
         if not math.isfinite(row["mean"]) or row.get("higher_is_better") is None:
             continue
-        key = (row["dataset"], row["metric"])
         value = row["mean"] if row["higher_is_better"] else -row["mean"]
-        if key not in best or value > best[key][0]:
-            best[key] = (value, row["method"])
-    return {k: v[1] for k, v in best.items()}
+        groups.setdefault((row["dataset"], row["metric"]), []).append((-value, i, row["method"]))
+    return {k: [m for _, _, m in sorted(v)] for k, v in groups.items()}
 
 
-def build_table(summary: Summary, metric_info: Mapping[str, Mapping[str, Any]]) -> list[Section]:
+def separated_best(summary: Summary, samples: Iterable[Mapping[str, Any]] | None = None
+                   ) -> tuple[dict[tuple[str, str], str | None], str]:
+    """Per (dataset, metric) the leading method where it beats the runner-up beyond the
+    spread, else ``None`` (also where fewer than two methods were scored), and the basis:
+    :data:`PAIRED` with per-sample ``samples`` (rows ``dataset, method, metric, sample,
+    score``), else :data:`CI` (see module doc)."""
+    summary = list(summary)
+    rows = {(r["dataset"], r["method"], r["metric"]): r for r in summary}
+    per_sample: dict[tuple[str, str, str], dict[int, float]] = {}
+    for r in samples or ():
+        per_sample.setdefault((r["dataset"], r["method"], r["metric"]), {})[int(r["sample"])] = \
+            float(r["score"])
+    basis = PAIRED if per_sample else CI
+    out: dict[tuple[str, str], str | None] = {}
+    for (dataset, metric), ranked in _ranked(summary).items():
+        out[(dataset, metric)] = None
+        if len(ranked) < 2:
+            continue
+        lead, runner = ranked[0], ranked[1]
+        higher = bool(rows[(dataset, lead, metric)]["higher_is_better"])
+        if basis == PAIRED:
+            a = per_sample.get((dataset, lead, metric), {})
+            b = per_sample.get((dataset, runner, metric), {})
+            index = sorted(set(a) | set(b))
+            d = compare([a.get(i, math.nan) for i in index], [b.get(i, math.nan) for i in index],
+                        higher_is_better=higher)
+            separated = d.outcome == "holds"
+        else:
+            ra, rb = rows[(dataset, lead, metric)], rows[(dataset, runner, metric)]
+            sign = 1.0 if higher else -1.0
+            separated = (math.isfinite(ra["ci95"]) and math.isfinite(rb["ci95"])
+                         and sign * ra["mean"] - ra["ci95"] > sign * rb["mean"] + rb["ci95"])
+        if separated:
+            out[(dataset, metric)] = lead
+    return out, basis
+
+
+def build_table(summary: Summary, metric_info: Mapping[str, Mapping[str, Any]],
+                samples: Iterable[Mapping[str, Any]] | None = None,
+                datasets: Mapping[str, Mapping[str, Any]] | None = None) -> list[Section]:
     """Sections in first-seen order of datasets, methods and metrics (see module doc).
 
     The arrow is ``↑`` when ``metric_info[metric]["higher_is_better"]`` is true, else ``↓``.
+    ``samples``: per-sample scores (the paired test for "best"); ``datasets``: per-dataset
+    facts for :meth:`Section.caption` (``results.json["config"]["datasets"]``).
     """
     summary = list(summary)
-    best = best_methods(summary)
+    best, basis = separated_best(summary, samples)
+    leaders = _ranked(summary)
     sections = []
     for dataset in dict.fromkeys(r["dataset"] for r in summary):
         rows = [r for r in summary if r["dataset"] == dataset]
@@ -85,5 +193,9 @@ def build_table(summary: Summary, metric_info: Mapping[str, Mapping[str, Any]]) 
                 cells.append(None if r is None or not math.isfinite(r["mean"]) else
                              Cell(r["mean"], r["ci95"], best.get((dataset, metric)) == method))
             table.append((method, cells))
-        sections.append(Section(dataset, columns, table))
+        unclear = [m for m in metrics if len(leaders.get((dataset, m), [])) >= 2
+                   and best.get((dataset, m)) is None]
+        ranked_any = any(len(leaders.get((dataset, m), [])) >= 2 for m in metrics)
+        sections.append(Section(dataset, columns, table, unclear, basis if ranked_any else "",
+                                dict((datasets or {}).get(dataset, {}))))
     return sections

@@ -12,22 +12,69 @@ def to_map(attr: torch.Tensor) -> torch.Tensor:
     return attr.sum(0) if attr.dim() == 3 else attr
 
 
-def heatmap(attr: torch.Tensor, percentile: float = 99.0) -> np.ndarray:
+SIGNED, NON_NEGATIVE, NON_POSITIVE, EMPTY = "signed", "non-negative", "non-positive", "empty"
+CONVENTION_TEXT = {
+    SIGNED: "signed: red = positive, blue = negative (bwr, symmetric)",
+    NON_NEGATIVE: "non-negative (absolute values or positive part; inferno)",
+    NON_POSITIVE: "non-positive: blue = negative (bwr)",
+    EMPTY: "all zero",
+}
+
+
+def sign_convention(attr: torch.Tensor) -> str:
+    """How a map (or a stack of maps) reads: :data:`SIGNED` (both signs), :data:`NON_NEGATIVE`
+    (≥ 0, e.g. absolute gradients), :data:`NON_POSITIVE` or :data:`EMPTY` (all zero)."""
+    m = attr.detach().float()
+    neg, pos = bool((m < 0).any()), bool((m > 0).any())
+    if neg and pos:
+        return SIGNED
+    if neg:
+        return NON_POSITIVE
+    return NON_NEGATIVE if pos else EMPTY
+
+
+def heatmap(attr: torch.Tensor, percentile: float = 99.0,
+            signed: bool | None = None) -> np.ndarray:
     """An H×W×3 float RGB heatmap in [0, 1].
 
-    Non-negative maps use ``inferno`` scaled to their ``percentile``; signed maps use a
-    symmetric diverging ``bwr`` scale (blue negative, red positive).
+    Non-negative maps use ``inferno`` over [0, p] with p the map's ``percentile`` of |a|;
+    signed maps use the symmetric diverging ``bwr`` scale over [−p, p] (blue negative, red
+    positive). ``signed`` forces the scale (e.g. one scale for every map of a method, so
+    a column of a figure reads the same way); ``None`` picks it from the map.
+    :func:`colorbar` draws the matching colour bar.
     """
     from matplotlib import colormaps
 
     m = to_map(attr)
-    signed = bool((m < 0).any())
+    if signed is None:
+        signed = bool((m < 0).any())
     scale = float(torch.quantile(m.abs().flatten(), percentile / 100.0)) or 1.0
     if signed:
         values, cmap = (m / scale).clamp(-1, 1) * 0.5 + 0.5, colormaps["bwr"]
     else:
         values, cmap = (m / scale).clamp(0, 1), colormaps["inferno"]
     return cmap(values.numpy())[..., :3]
+
+
+def colorbar(fig, ax, signed: bool, percentile: float = 99.0, label: str | None = None,
+             orientation: str = "horizontal"):
+    """The colour bar of :func:`heatmap`'s scale beside ``ax`` (an axes or a list of axes
+    that share the room it takes) of ``fig`` (matplotlib): ``bwr``
+    from −1 to 1 (blue negative, red positive) for signed maps, ``inferno`` from 0 to 1
+    otherwise, in units of the map's ``percentile`` of |a|. Returns the colour bar."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    low = -1.0 if signed else 0.0
+    mappable = ScalarMappable(Normalize(low, 1.0), colormaps["bwr" if signed else "inferno"])
+    bar = fig.colorbar(mappable, ax=ax, orientation=orientation, fraction=0.04, pad=0.02)
+    bar.set_ticks([-1.0, 0.0, 1.0] if signed else [0.0, 1.0])
+    bar.set_ticklabels(["−", "0", "+"] if signed else ["0", "+"])
+    bar.set_label(label if label is not None else
+                  f"a / p{percentile:g}(|a|), " + ("signed" if signed else "≥ 0"), fontsize=6)
+    bar.ax.tick_params(labelsize=6)
+    return bar
 
 
 def overlay(image: torch.Tensor, attr: torch.Tensor, alpha: float = 0.55) -> np.ndarray:
