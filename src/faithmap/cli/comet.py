@@ -52,6 +52,9 @@ def _card(path: Path, card: dict) -> None:
 @click.option("--b", "b", default=100.0, show_default=True, help="area weight b")
 @click.option("--form", default="bounded", show_default=True,
               type=click.Choice(["bounded", "paper"]))
+@click.option("--hinge", default="sample", show_default=True,
+              type=click.Choice(["sample", "batch"]),
+              help="detector hinge per sample, or on batch means (the authors' code)")
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--warmup-epochs", default=1, show_default=True)
@@ -62,11 +65,18 @@ def _card(path: Path, card: dict) -> None:
 @click.option("--realx-eval-epochs", default=3, show_default=True,
               help="REAL-X: epochs of predictor pre-training on random masks (of --epochs)")
 @click.option("--realx-lambda", default=0.2, show_default=True, help="REAL-X: area weight λ")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True,
+              help="training seed (initialisation, shuffles); also the data seed unless "
+                   "--data-seed is given")
+@click.option("--data-seed", default=None, type=int,
+              help="seed of the train/validation split (default: --seed)")
+@click.option("--decay-every", default=10, show_default=True,
+              help="multiply the learning rate by 0.1 every N epochs after warm-up")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_comet(data, out_dir, variant, detector, name, epochs, resume, tau, a, gamma, b, form,
-                lr, batch_size, warmup_epochs, n_train, n_val, selector_widths,
-                predictor_widths, realx_eval_epochs, realx_lambda, seed, progress) -> None:
+                hinge, lr, batch_size, warmup_epochs, n_train, n_val, selector_widths,
+                predictor_widths, realx_eval_epochs, realx_lambda, seed, data_seed, decay_every,
+                progress) -> None:
     """Train COMET (or a variant / the black box) on DATA and write checkpoints to OUT."""
     import torch
 
@@ -78,11 +88,13 @@ def train_comet(data, out_dir, variant, detector, name, epochs, resume, tau, a, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = name or f"{data}_{variant}"
+    data_seed = seed if data_seed is None else data_seed
     try:
-        train_data, val_data = splits(data, n_train=n_train, n_val=n_val, seed=seed)
+        train_data, val_data = splits(data, n_train=n_train, n_val=n_val, seed=data_seed)
     except (ValueError, ImportError, FileNotFoundError) as err:
         raise click.UsageError(str(err)) from err
     card = {"name": name, "variant": variant, "data": data, "epochs": epochs, "seed": seed,
+            "data_seed": data_seed,
             "n_train": n_train, "n_val": n_val, "threads": torch.get_num_threads(),
             "torch_version": str(torch.__version__),
             "training_command": "faithmap train-comet " + shlex.join(sys.argv[2:])}
@@ -108,12 +120,12 @@ def train_comet(data, out_dir, variant, detector, name, epochs, resume, tau, a, 
         card["detector"] = str(source)
         card["detector_val_accuracy"] = accuracy(det, *val_data)
     result = train(train_data, val_data, detector=det, epochs=epochs, tau=tau, a=a,
-                   gamma=gamma, b=b, form=form, variant=variant,
+                   gamma=gamma, b=b, form=form, hinge=hinge, variant=variant,
                    selector_widths=_widths(selector_widths),
                    predictor_widths=_widths(predictor_widths), batch_size=batch_size, lr=lr,
                    warmup_epochs=warmup_epochs, realx_eval_epochs=realx_eval_epochs,
-                   realx_lambda=realx_lambda, seed=seed, checkpoint_dir=out, resume=resume,
-                   progress=progress, log=click.echo)
+                   realx_lambda=realx_lambda, decay_every=decay_every, seed=seed,
+                   checkpoint_dir=out, resume=resume, progress=progress, log=click.echo)
     card.update({"best_epoch": result.best_epoch, "val_accuracy": result.best_val_acc,
                  "objective": result.config["objective"], "history": result.history})
     result.model.save(out / f"{name}.pt", half=True, card=card)

@@ -1,10 +1,16 @@
 """Grad-CAM (Selvaraju et al. 2017).
 
-L = ReLU(Σ_k α_k A^k),  α_k = (1/Z) Σ_ij ∂f_y/∂A^k_ij, at a convolutional layer's
-output A (the last ``nn.Conv2d`` by default), upsampled to the input size: N×1×H×W.
+L = ReLU(Σ_k α_k A^k),  α_k = (1/Z) Σ_ij ∂f_y/∂A^k_ij, at a layer's output A, upsampled to
+the input size: N×1×H×W. Default layer: the last ``nn.Conv2d`` — except on token models
+(vision transformers), whose last ``nn.Conv2d`` is the patch embedding: there A is the last
+transformer block's token output with the class token dropped and the tokens laid out on the
+patch grid (the common ViT adaptation of Grad-CAM, e.g. pytorch-grad-cam's
+``reshape_transform``; the paper defines Grad-CAM for CNN feature maps only).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -19,12 +25,59 @@ from ..core.targets import Target
 _MODES = ("bilinear", "nearest", "bicubic", "area")
 
 
+def _has_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None
+
+
+def repeated_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules of the last ``nn.Sequential`` or ``nn.ModuleList`` (registration order)
+    holding two or more modules of one class with children that have parameters — a
+    network's last stage of repeated blocks (transformer encoder blocks, ResNet blocks)."""
+    found: list[tuple[str, nn.Module]] = []
+    for name, parent in model.named_modules():
+        if not isinstance(parent, (nn.Sequential, nn.ModuleList)):
+            continue
+        children = list(parent.named_children())
+        blocks = [(f"{name}.{n}" if name else n, c) for n, c in children
+                  if sum(type(o) is type(c) for _, o in children) >= 2
+                  and any(_has_parameters(g) for g in c.children())]
+        if blocks:
+            found = blocks
+    return found
+
+
+def _contains(outer: nn.Module, inner: nn.Module) -> bool:
+    return any(m is inner for m in outer.modules())
+
+
+def token_grid(activation: torch.Tensor, height: int, width: int,
+               channels_last: bool = False) -> torch.Tensor:
+    """A token output as an N×D×h×w map: N×T×D tokens (leading class token dropped when
+    T − 1, not T, fills the patch grid of an ``height``×``width`` input) or, with
+    ``channels_last``, an N×h×w×D map (Swin)."""
+    if activation.dim() == 4 and channels_last:
+        return activation.permute(0, 3, 1, 2)
+    n, t, d = activation.shape
+    for prefix in (0, 1):
+        cells = t - prefix
+        h = max(1, round(math.sqrt(cells * height / width)))
+        if cells > 0 and cells % h == 0:
+            w = cells // h
+            if abs(h / w - height / width) <= 0.25 * height / width:
+                return activation[:, prefix:].reshape(n, h, w, d).permute(0, 3, 1, 2)
+    raise ValueError(f"cannot lay {t} tokens out on a patch grid of a {height}×{width} "
+                     "input; pass layer=... with an N×C×h×w output")
+
+
 @register("gradcam")
 class GradCAM(Explainer):
-    """Grad-CAM at ``layer`` (module name or module; default: the last ``nn.Conv2d``).
+    """Grad-CAM at ``layer`` (module name or module; default: the last ``nn.Conv2d``, on a
+    token model the last transformer block — see the module doc).
 
     ``relu=False`` keeps negative evidence (Captum's ``relu_attributions=False``);
     ``interpolate`` is the upsampling mode (``bilinear`` default, ``nearest`` as Captum).
+    A layer with an N×T×D token output is laid out on the patch grid (:func:`token_grid`).
+    ``metadata["layer"]`` names the layer used.
     """
 
     spatial = True
@@ -39,14 +92,47 @@ class GradCAM(Explainer):
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
+        self._candidate: str | None = None  # a token block to check on the first call
+        self._before_last: str | None = None
+        self.channels_last = False
         if layer is None:
-            self.layer_name, _ = last_module_of_type(model, (nn.Conv2d,))
+            convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+            conv = convs[-1] if convs else None
+            blocks = repeated_blocks(model)
+            order = {m: i for i, (_, m) in enumerate(model.named_modules())}
+            if blocks and (conv is None or (not _contains(blocks[-1][1], conv[1])
+                                            and order[blocks[-1][1]] > order[conv[1]])):
+                self._candidate = blocks[-1][0]  # blocks after the last conv: a token model?
+                self._before_last = blocks[-2][0] if len(blocks) > 1 else None
+            if conv is None and self._candidate is None:
+                last_module_of_type(model, (nn.Conv2d,))  # raises the usual error
+            self.layer_name = conv[0] if conv is not None else self._candidate
         else:
             self.layer_name, _ = find_module(model, layer)
         if interpolate not in _MODES:
             raise ValueError(f"interpolate must be one of {_MODES}, got {interpolate!r}")
         self.relu = relu
         self.interpolate = interpolate
+
+    def _choose_layer(self, x: torch.Tensor) -> None:
+        """On the first call: take the candidate block when its output is tokens (N×T×D, or
+        N×h×w×D normalised over D by a LayerNorm inside the block), else keep the conv.
+        With a class token the model reads only that token of the last block, so the
+        patch tokens' gradients there are zero: the block before it is taken (its output is
+        the last block's input, pytorch-grad-cam's ``blocks[-1].norm1`` choice)."""
+        name, self._candidate = self._candidate, None
+        _, block = find_module(self.model, name)
+        with capture_output(block, name) as record, torch.no_grad():
+            self.model(x[:1])
+        out = record.output
+        norms = {m.normalized_shape for m in block.modules() if isinstance(m, nn.LayerNorm)}
+        if out.dim() == 3:
+            h, w = x.shape[2:]
+            grid = token_grid(out, h, w)
+            class_token = grid.shape[2] * grid.shape[3] != out.shape[1]
+            self.layer_name = self._before_last if class_token and self._before_last else name
+        elif out.dim() == 4 and (out.shape[-1],) in norms and out.shape[1] != out.shape[-1]:
+            self.layer_name, self.channels_last = name, True
 
     def layer_map(self, x: torch.Tensor, target: Target, rows: torch.Tensor | None = None):
         """Σ_k α_k A^k at the layer's resolution (before ReLU and upsampling)."""
@@ -55,16 +141,25 @@ class GradCAM(Explainer):
             output = self.model(x.detach().requires_grad_(True).clone())
             scores = target.scores(output, rows)
             activation = record.output
-            if activation.dim() != 4:
+            tokens = activation.dim() == 3 or self.channels_last
+            if activation.dim() != 4 and not tokens:
                 raise ValueError(
                     f"Grad-CAM needs a layer with N×C×h×w output; {self.layer_name!r} gives "
                     f"{tuple(activation.shape)}"
                 )
             (grad,) = torch.autograd.grad(scores.sum(), activation)
+        activation = activation.detach()
+        if tokens:
+            h, w = x.shape[2:]
+            activation = token_grid(activation, h, w, self.channels_last)
+            grad = token_grid(grad, h, w, self.channels_last)
         alpha = grad.mean(dim=(2, 3), keepdim=True)
-        return (alpha * activation.detach()).sum(dim=1, keepdim=True)
+        return (alpha * activation).sum(dim=1, keepdim=True)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        if self._candidate is not None:
+            self._choose_layer(x)
+        self.metadata["layer"] = self.layer_name
         cam = self.map_samples(x, target, self.layer_map)
         if self.relu:
             cam = cam.clamp_min(0)
