@@ -31,19 +31,25 @@ def inputs(n: int = 6, seed: int = 1) -> torch.Tensor:
     return LO.view(1, 2, 1, 1) + u * (HI - LO).view(1, 2, 1, 1)
 
 
-def literal_pgd(model, x, y, eps, norm, steps, a, lo, hi, delta0, stop):
-    """One row, written out: returns (last iterate, first adversarial iterate or None)."""
+def literal_pgd(model, x, y, eps, norm, steps, a, lo, hi, delta0, stop, targeted=False):
+    """One row, written out: returns (last iterate, first adversarial iterate or None).
+    ``targeted``: descend CE(·, y) and count a row as flipped when its label is y."""
     delta, hit = delta0.clone(), None
+    sign = -1.0 if targeted else 1.0
+
+    def flips(logits):
+        return (int(logits.argmax()) == y) if targeted else (int(logits.argmax()) != y)
+
     for t in range(steps + 1):
         xa = (x + delta)[None]
         if t == steps:
             with torch.no_grad():
-                flipped = int(model(xa).argmax()) != y
+                flipped = flips(model(xa))
         else:
             d = delta.clone().requires_grad_(True)
             logits = model((x + d)[None])
-            flipped = int(logits.argmax()) != y
-            g = torch.autograd.grad(F.cross_entropy(logits, torch.tensor([y])), d)[0]
+            flipped = flips(logits)
+            g = sign * torch.autograd.grad(F.cross_entropy(logits, torch.tensor([y])), d)[0]
         if flipped and hit is None:
             hit = x + delta
             if stop:
@@ -63,18 +69,24 @@ def literal_pgd(model, x, y, eps, norm, steps, a, lo, hi, delta0, stop):
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 @pytest.mark.parametrize("stop", [True, False])
-def test_pgd_rows_match_a_literal_single_sample_loop(norm, stop):
+@pytest.mark.parametrize("targeted", [False, True])
+def test_pgd_rows_match_a_literal_single_sample_loop(norm, stop, targeted):
     model, x = mlp(), inputs(4)
     y = model(x).argmax(1)
+    if targeted:  # aim at a class the sample is not predicted as
+        y = (y + 1) % 3
     eps = torch.tensor([0.3, 0.8, 1.5, 3.0]) if norm == "l2" else torch.tensor([.05, .1, .2, .4])
     box = as_box((LO, HI), x)
     start = random_start(x, eps, norm, box, 7, [(i,) for i in range(4)])
     res = pgd_rows(model, x, y, eps, norm=norm, steps=6, step_size=2.5 * eps / 6, box=box,
-                   start=start, stop_on_flip=stop, batch_size=3)
+                   start=start, stop_on_flip=stop, batch_size=3, targeted=targeted)
     assert res.forward_backward > 0
+    if targeted:  # a targeted row "flips" where it reaches y
+        assert res.flipped.any() or norm == "linf"
+        assert (model(res.hit[res.flipped]).argmax(1) == y[res.flipped]).all()
     for i in range(4):
         last, hit = literal_pgd(model, x[i], int(y[i]), float(eps[i]), norm, 6,
-                                2.5 * float(eps[i]) / 6, LO, HI, start[i] - 0, stop)
+                                2.5 * float(eps[i]) / 6, LO, HI, start[i] - 0, stop, targeted)
         torch.testing.assert_close(res.last[i], last, atol=1e-5, rtol=0)
         assert bool(res.flipped[i]) == (hit is not None)
         if hit is not None:
@@ -161,11 +173,66 @@ def test_default_radii_rule_scales_to_the_input():
     assert wide[0] == pytest.approx(4 * 36 / 255) and wide[-1] == pytest.approx(4 * 28)
 
 
-def test_sample_already_off_target_is_reported_as_input():
-    model, x = mlp(), inputs(3)
-    other = (model(x).argmax(1) + 1) % 3
-    b = find_boundary(model, x, other, bounds=(LO, HI), steps=3, cw_steps=3)
-    assert b.attack == ["input"] * 3 and torch.equal(b.points, x) and (b.distances == 0).all()
+def test_a_target_that_is_not_the_prediction_gets_the_nearest_point_predicted_as_it():
+    model, x = mlp(), inputs(6)
+    pred = model(x).argmax(1)
+    other = (pred + 1) % 3
+    target = torch.where(torch.arange(6) % 2 == 0, pred, other)  # mixed batch
+    b = find_boundary(model, x, target, bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
+    labels = model(b.points).argmax(1)
+    assert (labels[1::2] == other[1::2]).all() and (labels[::2] != pred[::2]).all()
+    assert "input" not in b.attack and (b.distances > 0).all() and torch.equal(labels, b.labels)
+    assert b.targeted.tolist() == [False, True] * 3 and b.found.all(), b.attack
+    # on the boundary: a step of 2^-9 of the segment back towards x leaves the target's side
+    back = x + (1 - 2.0 ** -9) * (b.points - x)
+    assert (model(back).argmax(1)[1::2] != other[1::2]).all()
+    assert (b.points >= LO.view(1, 2, 1, 1)).all() and (b.points <= HI.view(1, 2, 1, 1)).all()
+    # the untargeted rows are what an all-predicted batch gives for them
+    alone = find_boundary(model, x[::2], bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
+    torch.testing.assert_close(b.points[::2], alone.points)
+
+
+def test_targeted_distance_of_a_linear_model_is_close_to_the_analytic_minimum():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).eval()
+    x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    w = model[1].weight.detach()
+    margin = model(x) @ torch.tensor([1.0, -1.0])
+    exact = margin.abs() / (w[0] - w[1]).norm()
+    other = 1 - model(x).argmax(1)
+    b = find_boundary(model, x, other, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20,
+                      seed=0, cw_lr=0.03)
+    assert (b.distances >= exact * (1 - 1e-4)).all()
+    assert (b.distances <= exact * 1.02).all(), (b.distances / exact)
+    assert b.targeted.all() and b.found.all() and torch.equal(b.labels, other)
+
+
+def test_found_is_false_when_no_boundary_was_crossed():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(32, 3)).eval()
+    with torch.no_grad():
+        model[1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
+    x = inputs(4)
+    for target in (torch.tensor([1, 2, 1, 2]), None):  # reach 1 or 2 / leave class 0
+        b = find_boundary(model, x, target, bounds=(LO, HI), radius=[0.1, 0.2], steps=3,
+                          cw_steps=3)
+        assert not b.found.any() and b.attack == ["none"] * 4
+        assert torch.isinf(b.distances).all() and torch.equal(b.points, x)
+        assert b.targeted.tolist() == [target is not None] * 4
+
+
+def test_start_replaces_the_random_start():
+    model, x = mlp(), inputs(4)
+    opts = dict(bounds=(LO, HI), steps=6, cw_steps=0, refine_steps=0, seed=3)
+    at_x = find_boundary(model, x, start=x, **opts)
+    plain = find_boundary(model, x, random_start=False, **opts)
+    assert torch.equal(at_x.points, plain.points) and at_x.settings["start"]
+    mid = (LO + HI).view(1, 2, 1, 1) / 2 + 0 * x
+    far = find_boundary(model, x, start=mid, **opts)
+    assert far.found.any() and not torch.equal(far.points, plain.points)
+    with pytest.raises(InvalidInputError, match="start must be a tensor"):
+        find_boundary(model, x, start=x[:2], **opts)
+    with pytest.raises(InvalidInputError, match="start has NaN"):
+        find_boundary(model, x, start=x * math.nan, **opts)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import faithmap as fm
-from faithmap.attacks import find_boundary
+from faithmap.attacks import BoundaryNotFoundError, find_boundary
 from faithmap.methods.boundary.cache import BoundaryCache
 from model_checks import assert_same_fingerprint, fingerprint
 
@@ -101,26 +101,95 @@ def test_cache_shares_one_search_across_methods():
     assert cache.misses == 4
 
 
-def test_no_boundary_is_flagged_warned_and_uses_the_fallback():
+def test_no_boundary_is_flagged_warned_and_gives_nan_maps_by_default():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     with torch.no_grad():
         model[1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
     x = data(3)
     opts = {"cache": False, "steps": 3, "cw_steps": 3, "radius": [0.1, 0.2]}
-    big = fm.BoundaryIntegratedGradients(model, n_steps=8, **opts)
-    with pytest.warns(RuntimeWarning, match="no decision boundary found for samples"):
+    for cls, extra in ((fm.BoundaryIntegratedGradients, {"n_steps": 8}),
+                       (fm.BoundarySaliency, {}), (fm.BoundarySmoothGrad, {"n_samples": 2})):
+        e = cls(model, **extra, **opts)
+        with pytest.warns(RuntimeWarning, match="no decision boundary found for samples"):
+            attr = e(x)
+        assert torch.isnan(attr).all(), cls  # never a plausible-looking map
+        assert e.metadata["found"] == [False] * 3 and e.metadata["fallback_samples"] == [0, 1, 2]
+    assert all(math.isnan(r) for r in e.metadata["boundary_radius"])  # no radius flipped
+    assert "boundary_eps" not in e.metadata
+    big = fm.BoundaryIntegratedGradients(model, n_steps=8, fallback=0.0, **opts)
+    with pytest.warns(RuntimeWarning, match="use the fallback baseline 0.0"):
         attr = big(x)
-    assert big.metadata["found"] == [False] * 3 and big.metadata["fallback_samples"] == [0, 1, 2]
     torch.testing.assert_close(attr, fm.IntegratedGradients(model, n_steps=8)(x))
-    assert all(math.isnan(r) for r in big.metadata["boundary_radius"])  # no radius flipped
-    assert "boundary_eps" not in big.metadata
-    with pytest.raises(RuntimeError, match=r"no decision boundary found.*largest radius 0.2"):
+    with pytest.raises(BoundaryNotFoundError,
+                       match=r"no decision boundary found.*largest radius 0.2") as info:
         fm.BoundarySaliency(model, fallback="raise", **opts)(x)
+    assert info.value.samples == [0, 1, 2] and isinstance(info.value, RuntimeError)
+
+
+def test_only_the_rows_without_a_boundary_are_nan():
+    model, x = smooth_net(), data(4)
+    small = {**SEARCH, "radius": [0.4], "steps": 20, "cw_steps": 0}  # 2 of 4 lie within 0.4
+    big = fm.BoundaryIntegratedGradients(model, n_steps=8, cache=False, **small)
+    with pytest.warns(RuntimeWarning, match="their maps are NaN"):
+        attr = big(x)
+    found = torch.tensor(big.metadata["found"])
+    assert found.tolist() == [True, False, True, False]
+    rows = torch.isnan(attr).flatten(1).all(1)
+    assert torch.equal(rows, ~found) and torch.isfinite(attr[found]).all()
+    assert big.metadata["fallback_samples"] == torch.nonzero(~found).flatten().tolist()
+    assert torch.isnan(big.metadata["convergence_delta"][~found]).all()
+
+
+def _mnist_and_other_class(n: int):
+    images, _ = fm.data.load("mnist", split="test")
+    x = images[torch.linspace(0, len(images) - 1, n).long()]
+    model = fm.zoo.load("mnist_vgg")
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    return model, x, pred, (pred + 3) % 10
+
+
+MNIST_SEARCH = {"steps": 10, "cw_steps": 30, "radius": [0.5, 1.0, 2.0, 4.0, 8.0],
+                "cache": False, "batch_size": 256}
+
+
+def test_big_for_a_target_that_is_not_the_prediction_explains_the_targeted_boundary():
+    model, x, pred, other = _mnist_and_other_class(2)
+    big = fm.BoundaryIntegratedGradients(model, n_steps=32, **MNIST_SEARCH)
+    attr = big(x, other)
+    md = big.metadata
+    assert (attr.flatten(1).abs().amax(1) > 0).all()  # wave 1: identically zero
+    assert md["boundary_class"] == other.tolist()  # x' is predicted as the target
+    assert md["targeted"] == [True, True] and md["found"] == [True, True]
+    b = find_boundary(model, x, other, **{k: v for k, v in MNIST_SEARCH.items()
+                                          if k != "cache"})
+    assert (b.distances > 0).all() and torch.equal(b.labels, other)
+    ig = fm.IntegratedGradients(model, baseline=b.points, n_steps=32)(x, other)
+    torch.testing.assert_close(attr, ig)
+    gap = md["boundary_gap"]  # f_y(x) − f_y(x′) < 0: x is further from y than x′
+    assert (gap < 0).all()
+    assert (md["convergence_delta"].abs() < 0.05 * gap.abs()).all()
+    bsm = fm.BoundarySaliency(model, **MNIST_SEARCH)
+    g = bsm(x, other)
+    assert bsm.metadata["targeted"] == [True, True]
+    torch.testing.assert_close(g, fm.Saliency(model, abs=False)(b.points, other))
+
+
+def test_a_predicted_target_is_searched_as_before_in_a_mixed_batch():
+    model, x, pred, other = _mnist_and_other_class(2)
+    mixed = torch.stack([pred[0], other[1]])
+    opts = {k: v for k, v in MNIST_SEARCH.items() if k != "cache"}
+    b = find_boundary(model, x, mixed, **opts)
+    assert b.targeted.tolist() == [False, True] and b.found.all()
+    assert int(b.labels[0]) != int(pred[0]) and int(b.labels[1]) == int(other[1])
+    alone = find_boundary(model, x[:1], **opts)
+    torch.testing.assert_close(b.points[:1], alone.points)
 
 
 def test_methods_are_seeded_and_leave_the_model_unchanged(cnn, x_small):
     before = fingerprint(cnn)
-    opts = {"cache": False, "steps": 4, "cw_steps": 4, "radius": [0.5, 2.0, 8.0]}
+    opts = {"cache": False, "steps": 4, "cw_steps": 4, "radius": [0.5, 2.0, 8.0],
+            "fallback": 0.0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         a = fm.BoundaryIntegratedGradients(cnn, n_steps=4, **opts)(x_small)

@@ -1,6 +1,15 @@
 """Nearest decision-boundary search (Wang, Fredrikson & Datta, ICML 2022), batched.
 
-x' ≈ argmin ‖x' − x‖_p subject to argmax f(x') ≠ y and lo ≤ x' ≤ hi (per channel):
+x' ≈ argmin ‖x' − x‖_p subject to lo ≤ x' ≤ hi (per channel) and x' on the other side of
+the decision boundary of class y, i.e. of the region R_y = {z : argmax f(z) = y}:
+
+- x predicted as y (the paper's case): argmax f(x') ≠ y, the nearest point outside R_y;
+- x not predicted as y (our extension, ``Boundary.targeted``): argmax f(x') = y, the nearest
+  point inside R_y (a targeted search). Both are the nearest point of the boundary ∂R_y, seen
+  from either side, so BSM is ∇f_y at a boundary point of y's own decision region in both.
+
+Steps, for the untargeted and the targeted rows alike (targeted: PGD descends CE(f, y), CW
+uses the margin max_{j≠y} f_j − f_y, and "flips" means "reaches y"):
 
 1. PGD sweep (:func:`.pgd.pgd_sweep`): every sample × every radius of an ascending list in
    one batched attack; per sample the first adversarial iterate at the smallest flipping
@@ -30,7 +39,7 @@ from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.deprecation import renamed_attribute, renamed_options, warn_renamed
-from ..core.errors import TargetError
+from ..core.errors import FaithmapError, InvalidInputError, TargetError
 from ..core.geometry import BoundsLike, Box, as_box, check_norm, norm_of
 from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed
@@ -48,11 +57,13 @@ REFERENCE_EPS_L2, REFERENCE_EPS_LINF = REFERENCE_RADII_L2, REFERENCE_RADII_LINF 
 @dataclass
 class Boundary:
     """Boundary points of a batch. Per sample: ``points`` x' (x where none found),
-    ``distances`` ‖x' − x‖ in ``norm`` (inf where none), ``found``, ``radius`` (radius of
-    the PGD sweep that found it; NaN for CW-only, the input itself, or none), ``attack``
-    ("pgd", "cw", "input": x itself is not predicted y, or "none"), ``labels`` (class at
-    x'), ``target`` (y). ``radii``: the radii searched; pass counts are rows through
-    the model (one row = one sample). ``eps``/``eps_list`` are deprecated aliases."""
+    ``distances`` ‖x' − x‖ in ``norm`` (inf where none), ``found`` (True only where the
+    boundary of y was crossed: label at x' ≠ y, or = y for a targeted row), ``radius``
+    (radius of the PGD sweep that found it; NaN for CW or none), ``attack`` ("pgd", "cw" or
+    "none"), ``labels`` (class at x'), ``target`` (y), ``targeted`` (x is not predicted as
+    y, so x' is the nearest point predicted as y). ``radii``: the radii searched; pass
+    counts are rows through the model (one row = one sample). ``eps``/``eps_list`` are
+    deprecated aliases."""
 
     points: torch.Tensor
     distances: torch.Tensor
@@ -66,6 +77,11 @@ class Boundary:
     forward_backward: int = 0
     forward: int = 0
     settings: dict = field(default_factory=dict)
+    targeted: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.targeted is None:
+            self.targeted = torch.zeros_like(self.found)
 
     @property
     def found_rate(self) -> float:
@@ -74,6 +90,14 @@ class Boundary:
 
     eps = renamed_attribute("eps", "radius")
     eps_list = renamed_attribute("eps_list", "radii")
+
+
+class BoundaryNotFoundError(FaithmapError, RuntimeError):
+    """No decision boundary was found for some samples (``samples``: their rows)."""
+
+    def __init__(self, message: str, samples: list[int]) -> None:
+        super().__init__(message)
+        self.samples = samples
 
 
 def default_radii(x: torch.Tensor, norm: str, box: Box) -> torch.Tensor:
@@ -117,16 +141,20 @@ def find_boundary(
     step_scale: float = 2.5, cw_steps: int | None = None, cw_lr: float = 1e-2,
     cw_c: float = 1.0, refine_steps: int = 10, bounds: BoundsLike | None = (0.0, 1.0),
     random_start: bool = True, early_stop: bool = True, seed: SeedLike = 0,
-    batch_size: int | None = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = DEFAULT_BATCH_SIZE, start: torch.Tensor | None = None,
 ) -> Boundary:
-    """The closest point x' to each sample of ``x`` whose predicted class differs from
-    ``target`` (default: the predicted class), in ``norm`` and inside ``bounds``.
+    """The closest point x' to each sample of ``x`` on the decision boundary of ``target``
+    (default: the predicted class), in ``norm`` and inside ``bounds``: where x is predicted
+    as y, the closest x' predicted ≠ y (the paper's boundary); where it is not, the closest
+    x' predicted as y (a targeted search, ``Boundary.targeted``; module doc).
 
     ``radius``: the ascending radii of the PGD sweep (None: the default rule, module doc;
     ``eps`` is its deprecated name). ``cw_steps``: CW-L2 iterations (default 100 for
-    ``norm="l2"``, 0 for ``"linf"``). ``batch_size``: rows per forward+backward chunk
-    (None: one chunk). Starts with :func:`~faithmap.core.prelude.guarded_call`: inputs are
-    validated and cast to the model's dtype, and the model is left unchanged.
+    ``norm="l2"``, 0 for ``"linf"``). ``start``: one point per sample (N×C×H×W, inside
+    ``bounds``) to start PGD and CW from instead of the random start and x (e.g. an IG
+    baseline). ``batch_size``: rows per forward+backward chunk (None: one chunk). Starts with
+    :func:`~faithmap.core.prelude.guarded_call`: inputs are validated and cast to the model's
+    dtype, and the model is left unchanged.
     """
     with guarded_call(model, x, target) as (x, resolved):
         norm = check_norm(norm)
@@ -144,24 +172,28 @@ def find_boundary(
         if resolved.fn is not None:
             raise TargetError("find_boundary needs class-index targets (a callable has no "
                               "decision boundary to search)")
+        if start is not None:
+            start = _check_start(start, x)
         with torch.no_grad():
             logits = model(x)
         resolved.scores(logits)  # resolves None, checks the range and the N×K shape
         assert resolved.indices is not None
         y = resolved.indices.to(x.device)
-        at_start = logits.argmax(1) != y
-        todo = torch.nonzero(~at_start).flatten()
+        targeted = logits.argmax(1) != y
         points, dist = x.clone(), torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
         found_radius = torch.full((n,), math.nan, dtype=torch.float64)
-        attack = ["input" if bool(s) else "none" for s in at_start.cpu()]
-        dist[at_start] = 0.0
+        attack = ["none"] * n
         fb, fwd = 0, n
-        if len(todo):
+        for mode in (False, True):
+            todo = torch.nonzero(targeted == mode).flatten()
+            if len(todo) == 0:
+                continue
             xs, ys = x[todo], y[todo]
+            s0 = None if start is None else start[todo]
             sweep = pgd_sweep(model, xs, ys, radii, norm=norm, steps=steps,
                               step_scale=step_scale, box=box, seed=seed_int,
                               random_init=random_start, early_stop=early_stop,
-                              batch_size=batch_size)
+                              batch_size=batch_size, targeted=mode, start=s0)
             fb, fwd = fb + sweep.forward_backward, fwd + sweep.forward
             pgd_found = sweep.radius_index >= 0
             d_pgd = torch.where(pgd_found, norm_of(sweep.points - xs, norm), math.inf)
@@ -169,7 +201,7 @@ def find_boundary(
             use_cw = torch.zeros_like(pgd_found)
             if cw_steps > 0:
                 cw = cw_l2(model, xs, ys, steps=cw_steps, lr=cw_lr, c=cw_c, box=box,
-                           batch_size=batch_size)
+                           batch_size=batch_size, targeted=mode, start=s0)
                 fb, fwd = fb + cw.forward_backward, fwd + cw.forward
                 d_cw = torch.where(cw.found, norm_of(cw.points - xs, norm), math.inf)
                 use_cw = cw.found & (d_cw < d_pgd)
@@ -177,7 +209,7 @@ def find_boundary(
                 d_best = torch.where(use_cw, d_cw, d_pgd)
             ok = torch.isfinite(d_best)
             if refine_steps:
-                best = _bisect(model, xs, ys, best, ok, refine_steps, batch_size)
+                best = _bisect(model, xs, ys, best, ok, refine_steps, batch_size, mode)
                 fwd += refine_steps * int(ok.sum())
                 d_best = torch.where(ok, norm_of(best - xs, norm), math.inf)
             points[todo], dist[todo] = best, d_best
@@ -190,17 +222,31 @@ def find_boundary(
         with torch.no_grad():
             labels = model(points).argmax(1)
         fwd += n
-    found = torch.isfinite(dist) & (labels != y)
+    crossed = torch.where(targeted, labels == y, labels != y)
+    found = torch.isfinite(dist) & crossed
     return Boundary(points, dist, found, found_radius, attack, labels, y, norm, radii, fb, fwd,
                     {"norm": norm, "radius": radii.tolist(), "steps": steps,
                      "step_scale": step_scale, "cw_steps": cw_steps, "cw_lr": cw_lr,
                      "cw_c": cw_c, "refine_steps": refine_steps, "random_start": random_start,
-                     "seed": seed_int})
+                     "seed": seed_int, "start": start is not None}, targeted)
+
+
+def _check_start(start: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``start`` as a tensor like ``x`` (same shape, finite), on x's device and dtype."""
+    if not isinstance(start, torch.Tensor) or tuple(start.shape) != tuple(x.shape):
+        raise InvalidInputError(f"start must be a tensor of the inputs' shape {tuple(x.shape)}, "
+                                f"got {getattr(start, 'shape', type(start).__name__)}")
+    start = start.detach().to(device=x.device, dtype=x.dtype)
+    if not bool(torch.isfinite(start).all()):
+        raise InvalidInputError("start has NaN/Inf values")
+    return start
 
 
 def _bisect(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor,
-            ok: torch.Tensor, steps: int, batch_size: int | None) -> torch.Tensor:
-    """x + t(adv − x) with t the end of a bisection keeping the label ≠ y (rows ``ok`` only)."""
+            ok: torch.Tensor, steps: int, batch_size: int | None,
+            targeted: bool = False) -> torch.Tensor:
+    """x + t(adv − x) with t the end of a bisection keeping the label ≠ y (= y when
+    ``targeted``), rows ``ok`` only."""
     idx = torch.nonzero(ok).flatten()
     if len(idx) == 0:
         return adv
@@ -213,7 +259,8 @@ def _bisect(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tenso
         with torch.no_grad():
             pred = map_rows(len(idx), batch_size,
                             lambda r, p=probe: model(p[r.to(x.device)]).argmax(1))
-        flip = pred.to(x.device) != y[idx]
+        pred = pred.to(x.device)
+        flip = (pred == y[idx]) if targeted else (pred != y[idx])
         hi, lo = torch.where(flip, mid, hi), torch.where(flip, lo, mid)
     out = adv.clone()
     out[idx] = xs + hi.view(-1, 1, 1, 1) * d

@@ -77,6 +77,7 @@ def pgd_rows(
 ) -> PGDRows:
     """PGD on every row of ``x`` (R×C×H×W) with its own ``radius``/``step_size``: ascent on
     ``loss_fn(logits, y)`` (summed cross-entropy by default; descent when ``targeted``).
+    A row "flips" when its label differs from y (is y when ``targeted``).
 
     ``groups``/``ranks`` (R ints): a row is dropped once a row of its group with a smaller
     rank has flipped (early stop of the radius sweep). Returns detached tensors.
@@ -103,7 +104,9 @@ def pgd_rows(
                 if t < steps:
                     loss = loss_fn(logits, y[rows])
                     (g,) = torch.autograd.grad(loss, leaf)
-            new = (logits.detach().argmax(1) != y[rows]) & ~flipped[rows]
+            pred = logits.detach().argmax(1)
+            reached = (pred == y[rows]) if targeted else (pred != y[rows])
+            new = reached & ~flipped[rows]
             hit[rows[new]] = x[rows[new]] + delta[rows[new]]
             flip_step[rows[new]] = t
             flipped[rows[new]] = True
@@ -145,21 +148,30 @@ def pgd_sweep(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: torch.Tensor, *,
     norm: str = "l2", steps: int = 40, step_scale: float = 2.5, box: Box = None, seed: int = 0,
     random_init: bool = True, early_stop: bool = True, batch_size: int | None = None,
+    targeted: bool = False, start: torch.Tensor | None = None,
 ) -> Sweep:
-    """PGD for every sample × every radius (ascending) as one batched attack (module doc)."""
+    """PGD for every sample × every radius (ascending) as one batched attack (module doc).
+
+    ``targeted``: descend the cross-entropy of y and stop where the label *is* y.
+    ``start``: one point per sample to start from (projected into each radius ball and the
+    box) instead of the random or zero start.
+    """
     n, e = x.shape[0], len(radius)
     radius_rows = radius.to(device=x.device, dtype=x.dtype).repeat_interleave(n)  # k·N + i
     xr, yr = x.repeat(e, 1, 1, 1), y.repeat(e)
     sample = torch.arange(n, device=x.device).repeat(e)
     rank = torch.arange(e, device=x.device).repeat_interleave(n)
-    if random_init:
+    if start is not None:
+        start = project(start.detach().repeat(e, 1, 1, 1) - xr, xr, radius_rows, norm, box)
+    elif random_init:
         keys = [(int(i), int(k)) for k, i in zip(rank.tolist(), sample.tolist())]
         start = random_start(xr, radius_rows, norm, box, seed, keys)
     else:
         start = torch.zeros_like(xr)
     res = pgd_rows(model, xr, yr, radius_rows, norm=norm, steps=steps,
                    step_size=step_scale * radius_rows / max(steps, 1), box=box, start=start,
-                   groups=sample if early_stop else None, ranks=rank, batch_size=batch_size)
+                   groups=sample if early_stop else None, ranks=rank, batch_size=batch_size,
+                   targeted=targeted)
     flipped = res.flipped.view(e, n)
     k = torch.where(flipped.any(0), flipped.int().argmax(0), -1)
     points = res.hit.view(e, n, *x.shape[1:])[k.clamp_min(0), torch.arange(n, device=x.device)]

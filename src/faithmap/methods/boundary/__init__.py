@@ -1,5 +1,6 @@
 """Boundary attributions BSM / BIG / boundary SmoothGrad and their search cache."""
 
+from ...attacks.boundary import BoundaryNotFoundError
 from .cache import DEFAULT_CACHE, BoundaryCache
 from .explainers import (
     BoundaryExplainer,
@@ -13,6 +14,7 @@ __all__ = [
     "BoundaryCache",
     "BoundaryExplainer",
     "BoundaryIntegratedGradients",
+    "BoundaryNotFoundError",
     "BoundarySaliency",
     "BoundarySmoothGrad",
 ]

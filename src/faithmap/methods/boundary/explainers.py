@@ -9,10 +9,17 @@ x' = the closest point to x (in ``norm``) whose predicted class differs from y, 
   (x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), with Σ BIG ≈ f_y(x) − f_y(x');
 - boundary SmoothGrad: SmoothGrad at x', (1/S) Σ_s ∇f_y(x' + ε_s).
 
+For a target y that is not the model's prediction at x, x' is the closest point predicted
+as y (the nearest point of y's decision boundary seen from outside; ``metadata["targeted"]``),
+so the maps explain y against the class x is predicted as (docs/methods/boundary.md).
+
 The three share one search per (model, inputs, targets, search settings) through a
 :class:`~faithmap.methods.boundary.cache.BoundaryCache`. Samples with no boundary found are
-listed in ``metadata["fallback_samples"]`` with a warning, and use the ``fallback`` point
-(default 0.0: the all-zeros input, as the reference; ``fallback="raise"`` raises instead).
+listed in ``metadata["fallback_samples"]`` (``metadata["found"]`` is False) with a warning,
+and get the ``fallback`` outcome: ``"nan"`` (default: their map is all NaN, never a
+plausible map), ``"raise"`` (:class:`~faithmap.attacks.boundary.BoundaryNotFoundError`), or
+a baseline (number, tensor or callable, IG's rules) used as x' instead (the reference uses
+the all-zeros input).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...attacks.boundary import Boundary, check_radii, find_boundary
+from ...attacks.boundary import Boundary, BoundaryNotFoundError, check_radii, find_boundary
 from ...core.autograd import input_gradient
 from ...core.batching import DEFAULT_BATCH_SIZE, map_rows
 from ...core.deprecation import renamed, renamed_attribute, renamed_options
@@ -46,7 +53,8 @@ class BoundaryExplainer(Explainer):
     ``steps`` (PGD steps per radius), ``cw_steps``, ``refine_steps``, ``bounds`` (valid input
     range, scalars or per channel), ``seed``, ``search_options`` (other :func:`find_boundary`
     keywords). ``cache``: True (the shared cache), False, or a :class:`BoundaryCache`.
-    ``batch_size`` (rows per forward pass) is also the search's.
+    ``batch_size`` (rows per forward pass) is also the search's. ``fallback`` (samples without
+    a boundary): ``"nan"`` (NaN map), ``"raise"`` or a baseline used as x' (module doc).
     """
 
     @renamed_options(eps="radius")
@@ -54,13 +62,13 @@ class BoundaryExplainer(Explainer):
         self, model: nn.Module, *, norm: str = "l2", radius: Any = None, steps: int = 40,
         cw_steps: int | None = None, refine_steps: int = 10,
         bounds: BoundsLike | None = (0.0, 1.0), seed: SeedLike = 0,
-        fallback: Baseline | str = 0.0, cache: bool | BoundaryCache = True,
+        fallback: Baseline | str = "nan", cache: bool | BoundaryCache = True,
         search_options: dict[str, Any] | None = None,
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
-        if isinstance(fallback, str) and fallback != "raise":
-            raise ValueError(f"fallback must be a baseline or 'raise', got {fallback!r}")
+        if isinstance(fallback, str) and fallback not in ("nan", "raise"):
+            raise ValueError(f"fallback must be 'nan', 'raise' or a baseline, got {fallback!r}")
         extra = renamed(search_options or {}, {"eps": "radius"}, "search_options")
         self.search = {"norm": check_norm(norm),
                        "radius": None if radius is None else check_radii(radius),
@@ -90,28 +98,33 @@ class BoundaryExplainer(Explainer):
         b = found
         self.metadata.update(
             boundary=b, found=b.found.tolist(), distances=b.distances.tolist(),
-            boundary_radius=b.radius.tolist(),
+            boundary_radius=b.radius.tolist(), targeted=b.targeted.tolist(),
             boundary_attack=list(b.attack), boundary_class=b.labels.tolist(),
             search_forward_backward=0 if self.metadata["cache_hit"] else b.forward_backward)
         missing = torch.nonzero(~b.found).flatten().tolist()
         self.metadata["fallback_samples"] = missing
-        at_input = [i for i, a in enumerate(b.attack) if a == "input"]
-        if at_input:
-            warnings.warn(f"{type(self).__name__}: samples {at_input[:10]} are not predicted as "
-                          "their target at x, so x' = x (distance 0)", RuntimeWarning,
-                          stacklevel=4)
         if not missing:
             return b.points, b
+        where = (f"no decision boundary found for samples {missing[:10]} (largest radius "
+                 f"{float(b.radii.max()):.3g})")
         if self.fallback == "raise":
-            raise RuntimeError(f"{type(self).__name__}: no decision boundary found for samples "
-                               f"{missing[:10]} (largest radius {float(b.radii.max()):.3g})")
-        warnings.warn(
-            f"{type(self).__name__}: no decision boundary found for samples {missing[:10]} "
-            f"(largest radius {float(b.radii.max()):.3g}); they use the fallback baseline "
-            f"{self.fallback!r} instead (metadata['fallback_samples'])",
-            RuntimeWarning, stacklevel=4)
+            raise BoundaryNotFoundError(f"{type(self).__name__}: {where}", missing)
+        if self.fallback == "nan":
+            warnings.warn(f"{type(self).__name__}: {where}; their maps are NaN "
+                          "(metadata['fallback_samples'])", RuntimeWarning, stacklevel=4)
+            return b.points, b  # x there; the rows are set to NaN by _blank
+        warnings.warn(f"{type(self).__name__}: {where}; they use the fallback baseline "
+                      f"{self.fallback!r} instead (metadata['fallback_samples'])",
+                      RuntimeWarning, stacklevel=4)
         base = resolve_baseline(self.fallback, x)  # type: ignore[arg-type]
         return torch.where(b.found.view(-1, 1, 1, 1), b.points, base), b
+
+    def _blank(self, attr: torch.Tensor, b: Boundary) -> torch.Tensor:
+        """``attr`` with NaN rows where no boundary was found and ``fallback="nan"``."""
+        if self.fallback != "nan" or bool(b.found.all()):
+            return attr
+        keep = b.found.to(attr.device).view(-1, *[1] * (attr.dim() - 1))
+        return torch.where(keep, attr, torch.full_like(attr, float("nan")))
 
 
 @register("bsm")
@@ -128,7 +141,7 @@ class BoundarySaliency(BoundaryExplainer):
         self.abs = abs
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        xp, _ = self.boundary(x, target)
+        xp, b = self.boundary(x, target)
         y = target.indices
         assert y is not None
 
@@ -144,7 +157,7 @@ class BoundarySaliency(BoundaryExplainer):
             return input_gradient(self.model, xp[r], Target(margin, len(rows)))[0]
 
         g = map_rows(x.shape[0], self.batch_size, grad)
-        return g.abs() if self.abs else g
+        return self._blank(g.abs() if self.abs else g, b)
 
 
 @register("big")
@@ -165,13 +178,14 @@ class BoundaryIntegratedGradients(BoundaryExplainer):
     method = renamed_attribute("method", "integration")
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        xp, _ = self.boundary(x, target)
+        xp, b = self.boundary(x, target)
         attr = integrated_gradients(self.model, x, xp, target, self.alphas, self.weights,
                                     self.batch_size)
         with torch.no_grad():
             gap = target.scores(self.model(x)) - target.scores(self.model(xp))
-        self.metadata["boundary_gap"] = gap
-        self.metadata["convergence_delta"] = attr.flatten(1).sum(1) - gap
+        attr = self._blank(attr, b)
+        self.metadata["boundary_gap"] = self._blank(gap, b)
+        self.metadata["convergence_delta"] = attr.flatten(1).sum(1) - self._blank(gap, b)
         return attr
 
 
@@ -189,5 +203,5 @@ class BoundarySmoothGrad(BoundaryExplainer):
                                      batch_size=self.batch_size)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        xp, _ = self.boundary(x, target)
-        return self.smoothgrad.attribute(xp, target)
+        xp, b = self.boundary(x, target)
+        return self._blank(self.smoothgrad.attribute(xp, target), b)
