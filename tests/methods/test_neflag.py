@@ -3,6 +3,7 @@
 import pytest
 import torch
 from neflag_reference import literal_neflag
+from neflag_stratified_reference import literal_stratified
 from torch import nn
 from torch.nn.functional import cosine_similarity
 
@@ -28,18 +29,68 @@ def _smooth_cnn() -> nn.Module:
                          nn.Tanh(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).double().eval()
 
 
-@pytest.mark.parametrize("n", [1, 10, 20])
+@pytest.mark.parametrize("n", [1, 2, 10, 20])
 def test_linear_logit_attribution_is_the_weight(n):
+    # stratified (default): the pairs' off-axis parts cancel and W = Σ cos²θ_i, so A = w
     model, x = _linear(), _x_inside()
-    attr = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n)(x, 1)
+    explainer = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n)
+    attr = explainer(x, 1)
+    w = model[1].weight[1].detach()
+    torch.testing.assert_close(attr.flatten(1), w.expand(len(x), -1), rtol=1e-4, atol=1e-5)
+    # every point lowers the logit: all n used, flux w·n_i = −‖w‖ cos θ_i (θ = 0 at the pole)
+    assert explainer.metadata["points_used"].tolist() == [n] * len(x)
+    cos = torch.tensor([1.0] * (n % 2) + [0.5] * (n - n % 2))  # cos 60°
+    torch.testing.assert_close(explainer.metadata["mean_flux"],
+                               (-w.norm() * cos.mean()).expand(len(x)), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 10, 20])
+def test_linear_logit_descent_is_the_weight(n):
+    model, x = _linear(), _x_inside()
+    explainer = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n,
+                          sampling="descent")
+    attr = explainer(x, 1)
     w = model[1].weight[1].detach()
     cos = cosine_similarity(attr.flatten(1), w[None], dim=1)
     assert bool((cos > 0.99).all()), cos
     # every search point lowers the logit: all n points used, flux = w·n ≈ -‖w‖
-    explainer = fm.NeFLAG(model, n_samples=n, score="logit", radius=0.2, seed=n)
-    explainer(x, 1)
     assert explainer.metadata["points_used"].tolist() == [n] * len(x)
     assert torch.allclose(explainer.metadata["mean_flux"], -w.norm().expand(len(x)), rtol=0.02)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, labels = fm.data.load("mnist", split="test")
+    return fm.zoo.load("mnist_vgg"), images[:6]
+
+
+@pytest.mark.parametrize("n", [2, 10, 20])
+def test_points_point_different_ways_on_real_digits(digits, n):
+    # issue 16: the wave-1 search sent all n points the same way (pairwise cosine ≥ 0.98)
+    model, x = digits
+    explainer = fm.NeFLAG(model, n_samples=n, keep_points=True, seed=0)
+    explainer(x)
+    d = (explainer.metadata["points"] - x[:, None]).flatten(2)
+    d = d / d.norm(dim=2, keepdim=True)
+    cos = d @ d.transpose(1, 2) - 2 * torch.eye(n)  # off-diagonal entries only
+    assert float(cos.max()) < 0.75, cos.amax((1, 2))
+    assert bool((explainer.metadata["points_used"] > n // 2).all())  # most carry inward flux
+
+
+def test_more_points_change_the_map_on_real_digits(digits):
+    model, x = digits
+    one = fm.NeFLAG(model, n_samples=1, seed=0)(x)
+    twenty = fm.NeFLAG(model, n_samples=20, seed=0)(x)
+    cos = cosine_similarity(one.flatten(1), twenty.flatten(1), dim=1)
+    assert float(cos.max()) < 0.95, cos
+
+
+def test_cost_is_steps_plus_points():
+    model, calls = _smooth_cnn(), []
+    model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    fm.NeFLAG(model, n_samples=5, steps=3, radius=0.5, batch_size=None)(x, [0, 1])
+    assert sum(calls) == 2 * (3 + 5)  # T rows for the axis, n for the points, per sample
 
 
 def test_linear_probability_binary_is_the_weight_difference():
@@ -55,15 +106,17 @@ def test_linear_probability_binary_is_the_weight_difference():
 def test_linear_elementwise_is_the_cubed_weight():
     # per-feature flux min(0, w_j n_j) n_j with n ≈ −w/‖w‖ gives w_j³/‖w‖²
     model, x = _linear(), _x_inside()
-    attr = fm.NeFLAG(model, n_samples=10, score="logit", mode="elementwise", radius=0.2)(x, 2)
+    attr = fm.NeFLAG(model, n_samples=10, score="logit", mode="elementwise", radius=0.2,
+                     sampling="descent")(x, 2)
     w = model[1].weight[2].detach()
     assert bool((cosine_similarity(attr.flatten(1), (w**3)[None], dim=1) > 0.99).all())
     big = w.abs() > 0.2 * w.abs().max()
     assert torch.equal(attr.flatten(1)[:, big].sign(), w[big].sign().expand(len(x), -1))
 
 
+@pytest.mark.parametrize("sampling", ["stratified", "descent"])
 @pytest.mark.parametrize("norm", ["l2", "linf"])
-def test_points_within_radius_and_box(norm):
+def test_points_within_radius_and_box(norm, sampling):
     x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     x[:, :, :2] = 0.0
     x[:, :, -2:] = 1.0  # on the box faces: the search pushes outward there
@@ -72,7 +125,8 @@ def test_points_within_radius_and_box(norm):
     x[:, 2] = x[:, 2].clamp(0.0, 0.9)
     radius = 1.5 if norm == "l2" else 0.3
     explainer = fm.NeFLAG(tiny_cnn(), n_samples=4, steps=4, radius=radius, norm=norm,
-                          bounds=(low, high), keep_points=True, batch_size=5)
+                          bounds=(low, high), keep_points=True, batch_size=5,
+                          sampling=sampling)
     explainer(x)
     z = explainer.metadata["points"]
     d = (z - x[:, None]).flatten(2)
@@ -100,17 +154,42 @@ def test_default_radius_and_out_of_box_inputs():
 @pytest.mark.parametrize("mode,norm,score", [("vector", "l2", "probability"),
                                              ("elementwise", "l2", "logit"),
                                              ("vector", "linf", "logit")])
-def test_matches_literal_loop(mode, norm, score):
+def test_descent_matches_literal_loop(mode, norm, score):
     model = _smooth_cnn()
     x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     opts = dict(n_samples=3, radius=0.8 if norm == "l2" else 0.15, steps=3, score=score,
                 mode=mode, norm=norm, seed=11)
-    explainer = fm.NeFLAG(model, keep_points=True, batch_size=4, **opts)
+    explainer = fm.NeFLAG(model, keep_points=True, batch_size=4, sampling="descent", **opts)
     attr = explainer(x, [0, 2])
     ref, pts = literal_neflag(model, x, [0, 2], low=torch.zeros(2, 6, 6),
                               high=torch.ones(2, 6, 6), **opts)
     torch.testing.assert_close(explainer.metadata["points"], pts, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(attr, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode,norm,score,n", [("vector", "l2", "probability", 5),
+                                               ("elementwise", "l2", "logit", 4),
+                                               ("vector", "linf", "logit", 3)])
+def test_stratified_matches_independent_literal_loop(mode, norm, score, n):
+    model = _smooth_cnn()
+    x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    x[0, 0, :2] = 0.0  # on the box face: the clip is active for some points
+    opts = dict(n_samples=n, radius=0.8 if norm == "l2" else 0.15, steps=3, score=score,
+                mode=mode, norm=norm, seed=11, angle=50.0)
+    explainer = fm.NeFLAG(model, keep_points=True, batch_size=3, **opts)
+    attr = explainer(x, [0, 2])
+    ref, pts = literal_stratified(model, x, [0, 2], low=torch.zeros(2, 6, 6),
+                                  high=torch.ones(2, 6, 6), **opts)
+    torch.testing.assert_close(explainer.metadata["points"], pts, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(attr, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_stratified_needs_room_for_its_pairs():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    x = torch.rand(1, 1, 2, 2)
+    fm.NeFLAG(model, n_samples=7, bounds=None)(x, 0)  # 3 pairs ⟂ the axis: fits in 4 features
+    with pytest.raises(ValueError, match="needs n_samples <= 7 for inputs of 4 features"):
+        fm.NeFLAG(model, n_samples=8, bounds=None)(x, 0)
 
 
 def test_only_negative_flux_points_contribute():
@@ -183,6 +262,10 @@ def test_model_unchanged_and_registry():
     ({"norm": "l1"}, "norm must be one of l2, linf"),
     ({"start": -1}, "start must be a number >= 0"),
     ({"bounds": (0.0,)}, r"bounds must be \(low, high\)"),
+    ({"sampling": "uniform"}, "sampling must be one of stratified, descent"),
+    ({"angle": 0}, r"angle must be a number of degrees in \(0, 90\)"),
+    ({"angle": 90.0}, r"angle must be a number of degrees in \(0, 90\)"),
+    ({"angle": True}, r"angle must be a number of degrees in \(0, 90\)"),
 ])
 def test_bad_options(opts, match):
     with pytest.raises(ValueError, match=match):

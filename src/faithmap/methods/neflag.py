@@ -1,29 +1,41 @@
 """NeFLAG: negative flux aggregation (Li, Pan, Li, Qiang, Zhu, IJCAI 2023, arXiv 2301.06989).
 
-A *reconstruction*: the authors published no code and the paper's equations were not
-available; see ``docs/methods/neflag.md`` for the derivation and every assumption.
+A *reconstruction*: the authors published no code and only the paper's abstract, introduction
+and figure captions could be read; ``docs/methods/neflag.md`` marks each choice as stated in
+the paper or reconstructed.
 
 g(z) = ∇_z f_c(z) is the gradient field of the target score (softmax probability by default,
-or the logit). The continuous attribution aggregates the inward (negative) flux of g through
-the sphere S_ε(x):  A(x) = ∯_{S_ε(x)} min(0, g(z)·n(z)) n(z) dS,  n(z) = (z − x)/ε.
-It is estimated from n searched points of most-negative flux: for i = 1..n (one batch),
-z⁰ = Π(x + ξ_i), ξ_i a seeded random direction of length ``start``·ε;
-z^{t+1} = Π(z^t − α·d(g(z^t))), d = g/‖g‖₂ (L2) or sign(g) (Linf), α = ε/T, t < T;
-Π projects onto the ε-ball around x, then into the valid input box;
-n_i = (z^T − x)/‖z^T − x‖₂, φ_i = g(z^T)·n_i and
-- ``mode="vector"``:      A = (1/n) Σ_i min(0, φ_i) n_i            (only φ_i < 0 contribute)
-- ``mode="elementwise"``: A_j = (1/n) Σ_i min(0, g_j(z_i^T) n_ij) n_ij  (per-feature flux).
-A positive attribution points along the field (the class score grows). Cost: n·(T+1)
-forward+backward passes.
+or the logit). The attribution aggregates the inward (negative) flux of g through the sphere
+S_ε(x):  A(x) = ∯_{S_ε(x)} min(0, g(z)·n(z)) n(z) dS,  n(z) = (z − x)/ε.
+
+``sampling="stratified"`` (default) estimates it from n points spread over the negative-flux
+side of the sphere:
+1. the axis a: T projected steps z^{t+1} = Π(z^t − α·d(g(z^t))) from z⁰ = x, d = g/‖g‖₂
+   (L2) or sign(g) (Linf), α = ε/T; a = (z^T − x)/‖z^T − x‖₂ (a seeded random direction
+   if the search did not move);
+2. directions u: the pole a when n is odd, and ⌊n/2⌋ antithetic pairs cos θ·a ± sin θ·v_j,
+   v_j seeded Gaussian draws made orthonormal to a and to each other (Gram–Schmidt), θ =
+   ``angle``; z_i = clip(x + ε·u_i) (L2), clip(x + ε·u_i/‖u_i‖_∞) (Linf);
+3. n_i = (z_i − x)/‖z_i − x‖₂, φ_i = g(z_i)·n_i and, with W = Σ_i cos²θ_i (θ_i = 0 at the pole),
+   - ``mode="vector"``:      A = (1/W) Σ_i min(0, φ_i) n_i        (only φ_i < 0 contribute)
+   - ``mode="elementwise"``: A_j = (1/W) Σ_i min(0, g_j(z_i) n_ij) n_ij.
+For a linear logit A = w exactly for every n (the pairs' v-parts cancel). Cost: T + n
+forward+backward passes per sample.
+
+``sampling="descent"`` is the wave-1 estimator: n seeded starts x + ``start``·ε·ξ_i/‖ξ_i‖,
+each searched T steps as in 1., W = n. Its n points converge to one direction (NeFLAG-n ≈
+NeFLAG-1); cost n·(T+1). A positive attribution points along the field (the score grows).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from ..core.autograd import input_gradient
-from ..core.batching import DEFAULT_BATCH_SIZE, sum_rows
+from ..core.batching import DEFAULT_BATCH_SIZE, map_rows, sum_rows
 from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
 from ..core.geometry import BoundsLike, Box, as_box, clip_to_box, norm_of, project
@@ -35,6 +47,7 @@ from ..core.validation import check_positive_int
 SCORES = ("probability", "logit")
 MODES = ("vector", "elementwise")
 NORMS = ("l2", "linf")
+SAMPLINGS = ("stratified", "descent")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -85,14 +98,16 @@ def _onto(z: torch.Tensor, x: torch.Tensor, radius: torch.Tensor, norm: str,
 class NeFLAG(Explainer):
     """Negative flux aggregation (Li et al., IJCAI 2023), reconstructed; see the module doc.
 
-    ``n_samples`` n: random search starts (``n_points`` is its deprecated name). ``radius``
+    ``n_samples`` n: points on the sphere (``n_points`` is its deprecated name). ``radius``
     ε: L2 radius (Linf: per-feature bound) in input units; ``None`` uses
     ε = 0.05·√D·(high − low) for L2 (0.05·(high − low) for Linf), i.e. an RMS change of 5% of
     the input range; without bounds, each sample's own range (max − min). ``steps`` T,
-    ``step_size`` α (default ε/T), ``start`` the random start's length as a fraction of ε.
+    ``step_size`` α (default ε/T). ``sampling``: ``"stratified"`` (default: the pole and
+    antithetic pairs at ``angle`` degrees from the searched axis) or ``"descent"`` (wave 1:
+    n random starts of length ``start``·ε, each searched; ``start`` is used by it only).
     ``bounds``: ``(low, high)`` of the valid inputs (scalars or per-channel values,
     :func:`~faithmap.core.geometry.as_box`) or ``None``; inputs outside them are an error.
-    ``keep_points`` leaves the searched points z^T (N×n×C×H×W) in ``metadata["points"]``.
+    ``keep_points`` leaves the points z_i (N×n×C×H×W) in ``metadata["points"]``.
     Metadata: ``points_used`` (points with φ_i < 0 per sample), ``mean_flux``
     ((1/n) Σ_i φ_i), ``mean_negative_flux`` ((1/n) Σ_i min(0, φ_i)), ``radius`` (ε per
     sample). A callable target receives the softmax probabilities when
@@ -116,6 +131,8 @@ class NeFLAG(Explainer):
         seed: SeedLike = 0,
         keep_points: bool = False,
         batch_size: int | None = DEFAULT_BATCH_SIZE,
+        sampling: str = "stratified",
+        angle: float = 60.0,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
         self.n_samples = check_positive_int("n_samples", n_samples)
@@ -124,12 +141,17 @@ class NeFLAG(Explainer):
         _positive("step_size", step_size, allow_none=True)
         if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:
             raise ValueError(f"start must be a number >= 0, got {start!r}")
+        if (isinstance(angle, bool) or not isinstance(angle, (int, float))
+                or not 0 < angle < 90):
+            raise ValueError(f"angle must be a number of degrees in (0, 90), got {angle!r}")
         if bounds is not None and (not isinstance(bounds, (tuple, list)) or len(bounds) != 2):
             raise ValueError(f"bounds must be (low, high) or None, got {bounds!r}")
         self.radius, self.step_size, self.start = radius, step_size, float(start)
+        self.angle = float(angle)
         self.score = _choice("score", score, SCORES)
         self.mode = _choice("mode", mode, MODES)
         self.norm = _choice("norm", norm, NORMS)
+        self.sampling = _choice("sampling", sampling, SAMPLINGS)
         self.bounds, self.seed, self.keep_points = bounds, seed, keep_points
 
     n_points = renamed_attribute("n_points", "n_samples")
@@ -145,8 +167,19 @@ class NeFLAG(Explainer):
         scale = x[0].numel() ** 0.5 if self.norm == "l2" else 1.0
         return 0.05 * scale * span
 
+    def descend(self, z, xs, es, box, target, sample):
+        """T projected steps z ← Π(z − α·d(g(z))) for rows of samples ``sample``."""
+        alpha = _per_row(es / self.steps if self.step_size is None
+                         else torch.full_like(es, self.step_size), z)
+        for _ in range(self.steps):
+            g = score_gradient(self.model, z, target, sample, self.score)
+            d = _unit(g) if self.norm == "l2" else g.sign()
+            z = _onto(z - alpha * d, xs, es, self.norm, box)
+        return z
+
     def search(self, x, radius, box, target, rows, seed):
-        """z^T for rows (sample = row // n, draw = row % n) and the gradient g(z^T) there."""
+        """``sampling="descent"``: z^T for rows (sample = row // n, draw = row % n) and the
+        gradient g(z^T) there."""
         n = self.n_samples
         sample = rows // n
         keys = [(int(r) // n, int(r) % n) for r in rows]
@@ -154,13 +187,45 @@ class NeFLAG(Explainer):
         xs, es = x[s], radius[s]
         xi = randn_rows(seed, keys, tuple(x.shape[1:]), x.dtype, x.device)
         z = _onto(xs + _unit(xi) * _per_row(self.start * es, xi), xs, es, self.norm, box)
-        alpha = _per_row(es / self.steps if self.step_size is None
-                         else torch.full_like(es, self.step_size), z)
-        for _ in range(self.steps):
-            g = score_gradient(self.model, z, target, sample, self.score)
-            d = _unit(g) if self.norm == "l2" else g.sign()
-            z = _onto(z - alpha * d, xs, es, self.norm, box)
+        z = self.descend(z, xs, es, box, target, sample)
         return z, score_gradient(self.model, z, target, sample, self.score)
+
+    def axes(self, x, radius, box, target, seed) -> torch.Tensor:
+        """``sampling="stratified"``, step 1: the unit axis a per sample (N×D)."""
+        def compute(rows: torch.Tensor) -> torch.Tensor:
+            s = rows.to(x.device)
+            z = self.descend(x[s], x[s], radius[s], box, target, rows)
+            return (z - x[s]).flatten(1)
+
+        d = map_rows(len(x), self.batch_size, compute)
+        still = norm_of(d, "l2") == 0
+        if bool(still.any()):  # no gradient anywhere on the path: a seeded random axis
+            idx = torch.nonzero(still).flatten()
+            d[idx] = randn_rows(seed, [(int(i), self.n_samples) for i in idx],
+                                (d.shape[1],), x.dtype, x.device)
+        return _unit(d)
+
+    def directions(self, axis: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step 2: the unit directions u (N×n×D) and their cos θ_i to the axis (n)."""
+        n, (count, size) = self.n_samples, axis.shape
+        pairs = n // 2
+        if pairs > size - 1:
+            raise ValueError(f"sampling='stratified' needs n_samples <= {2 * size - 1} for "
+                             f"inputs of {size} features, got {n}")
+        theta = math.radians(self.angle)
+        cos, sin = math.cos(theta), math.sin(theta)
+        basis = [axis]
+        u = [axis[:, None]] if n % 2 else []
+        for j in range(pairs):
+            v = randn_rows(seed, [(i, j) for i in range(count)], (size,), axis.dtype,
+                           axis.device)
+            for b in basis:  # modified Gram–Schmidt against a, v_0, …, v_{j-1}
+                v = v - (v * b).sum(1, keepdim=True) * b
+            v = _unit(v)
+            basis.append(v)
+            u += [(cos * axis + sin * v)[:, None], (cos * axis - sin * v)[:, None]]
+        c = torch.tensor(([1.0] if n % 2 else []) + [cos] * (2 * pairs), dtype=axis.dtype)
+        return torch.cat(u, 1), c
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         box = as_box(self.bounds, x)
@@ -168,12 +233,25 @@ class NeFLAG(Explainer):
         target.resolve_with(self.model, x)
         seed, n, size = base_seed(self.seed), self.n_samples, x[0].numel()
         points: list[torch.Tensor] = []
+        if self.sampling == "stratified":
+            u, c = self.directions(self.axes(x, radius, box, target, seed), seed)
+            weight = float((c * c).sum())
+        else:
+            weight = float(n)
 
         def compute(rows: torch.Tensor) -> torch.Tensor:
-            z, g = self.search(x, radius, box, target, rows, seed)
+            s = (rows // n).to(x.device)
+            if self.sampling == "descent":
+                z, g = self.search(x, radius, box, target, rows, seed)
+            else:
+                step = u[s, (rows % n).to(x.device)].view(len(rows), *x.shape[1:])
+                if self.norm == "linf":
+                    step = step / _per_row(norm_of(step, "linf"), step)
+                z = clip_to_box(x[s] + _per_row(radius[s], step) * step, box)
+                g = score_gradient(self.model, z, target, rows // n, self.score)
             if self.keep_points:
                 points.append(z.detach())
-            contrib, phi, used, neg = flux_terms(z, x[(rows // n).to(x.device)], g, self.mode)
+            contrib, phi, used, neg = flux_terms(z, x[s], g, self.mode)
             return torch.cat([contrib.flatten(1), torch.stack([phi, used, neg], 1)], dim=1)
 
         total = sum_rows(len(x) * n, len(x), self.batch_size, lambda rows: rows // n, compute)
@@ -183,7 +261,7 @@ class NeFLAG(Explainer):
             mean_flux=facts[:, 0] / n, mean_negative_flux=facts[:, 2] / n)
         if self.keep_points:
             self.metadata["points"] = torch.cat(points).view(len(x), n, *x.shape[1:]).cpu()
-        return total[:, :size].view_as(x) / n
+        return total[:, :size].view_as(x) / weight
 
 
 def flux_terms(z: torch.Tensor, x: torch.Tensor, g: torch.Tensor, mode: str):
