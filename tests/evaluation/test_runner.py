@@ -163,4 +163,25 @@ def test_empty_maps_and_fallbacks_are_flagged(tiny_data, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["flags"] == result.flags
     page = (tmp_path / "report.html").read_text()
     assert "all-zero maps: zero_first_for_test 2/10 (predicted target)" in page
-    assert "method fell back: zero_first_for_test 2/10 (predicted target)" in page
+    assert ("method fell back (a NaN map is not scored): zero_first_for_test 2/10 "
+            "(predicted target)") in page
+
+
+def test_nan_maps_are_flagged_and_never_scored(tiny_data):
+    """A NaN map is a method's "no answer" (BIG without a boundary): its sample gets no
+    score and no per-sample error, it is counted under flags, the other samples are scored."""
+
+    class NaNSecond(fm.Saliency):
+        def attribute(self, x, target):
+            attr = super().attribute(x, target)
+            attr[1] = float("nan")
+            return attr
+
+    with fm.METHODS.scoped("nan_second_for_test", NaNSecond):
+        result = fm.evaluate(tiny_cnn(in_channels=1, classes=3), tiny_data,
+                             ["nan_second_for_test"], ["sparseness"], block=5,
+                             progress=False, curve_samples=0, heatmap_samples=0)
+    assert result.flags["tiny"]["nan_second_for_test"] == {"no_map": {"predicted": [1, 6]}}
+    summary = {r["metric"]: r for r in result.summary()}
+    assert summary["sparseness"]["n"] == 8
+    assert not result.errors

@@ -122,7 +122,8 @@ class Explainer:
             bad = torch.nonzero(~finite).flatten().tolist()
             warnings.warn(
                 f"{type(self).__name__}: attribution has NaN/Inf values for samples {bad[:10]} "
-                "(the model's scores or gradients are not finite there)",
+                "(the model's scores or gradients are not finite there, or the method has no "
+                "answer for them: see metadata['fallback_samples'])",
                 RuntimeWarning,
                 stacklevel=3,
             )

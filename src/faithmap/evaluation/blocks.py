@@ -139,6 +139,14 @@ class BlockRunner:
             attr, ok = maps.get(policy_of[name], (None, []))
             if not ok or attr is None:
                 continue
+            # a NaN map is the method's "no answer" (e.g. no boundary found): never scored,
+            # counted under flags["fallback"] (or ["no_map"] when the method did not say)
+            finite = torch.isfinite(attr.detach().flatten(1)).all(1).tolist()
+            self._flag_no_map([out.samples[j] for j in ok if not finite[j]], out,
+                              policy_of[name])
+            ok = [j for j in ok if finite[j]]
+            if not ok:
+                continue
             rows = torch.tensor(ok)
             xs, ts = x[rows.to(x.device)], by_policy[policy_of[name]][rows]
             ms = None if m is None else m[rows.to(m.device)]
@@ -217,6 +225,14 @@ class BlockRunner:
             if hits:
                 out.flags.setdefault(kind, {}).setdefault(policy, []).extend(
                     int(s) for s in hits)
+
+    @staticmethod
+    def _flag_no_map(samples: list[int], out: BlockResult, policy: str) -> None:
+        said = set(out.flags.get("fallback", {}).get(policy, []))
+        missing = [s for s in samples if s not in said
+                   and s not in out.flags.get("no_map", {}).get(policy, [])]
+        if missing:
+            out.flags.setdefault("no_map", {}).setdefault(policy, []).extend(missing)
 
     def _score(self, name, fn, explainer, x, attr, targets, masks, idx, out) -> None:
         """Scores of metric ``name`` for the block, or per sample where the block fails."""

@@ -44,7 +44,7 @@ class EvaluationResult:
     images: dict[str, Any] = field(default_factory=dict, repr=False)  # dataset -> shown images
     shown_targets: dict[str, list[int]] = field(default_factory=dict, repr=False)
     shown_labels: dict[str, list[str]] = field(default_factory=dict, repr=False)  # row labels
-    # dataset -> method -> {"empty" | "fallback": {policy: samples}} (see collect.collect)
+    # dataset -> method -> {"empty" | "fallback" | "no_map": {policy: samples}} (collect.collect)
     flags: dict[str, dict[str, dict[str, dict[str, list[int]]]]] = field(default_factory=dict)
     maps: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # -> method -> maps
 

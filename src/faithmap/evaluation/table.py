@@ -101,7 +101,9 @@ def flag_summary(flags: Mapping[str, Mapping[str, Mapping[str, list[int]]]],
     """One line from ``results.json["flags"][dataset]``: ``"all-zero maps: big 80/100
     (predicted target); method fell back: ..."`` ("" when nothing was flagged)."""
     parts = []
-    for kind, text in (("empty", "all-zero maps"), ("fallback", "method fell back")):
+    for kind, text in (("empty", "all-zero maps"),
+                       ("fallback", "method fell back (a NaN map is not scored)"),
+                       ("no_map", "NaN maps, not scored")):
         found = [f"{method} " + ", ".join(f"{len(s)}/{n} ({policy} target)"
                                           for policy, s in per[kind].items())
                  for method, per in flags.items() if per.get(kind)]
