@@ -5,8 +5,22 @@
 2. One conv layer (8→16 channels, 3×3, 32×32, batch 2) inside conv–ReLU–GAP–linear: the
    whole SRD call vs the literal per-kernel-tap reference of that single layer
    (tests/methods/srd_reference.py), with the largest difference between the two maps.
+3. ``--apop``: the APOP tables of docs/methods/srd.md instead — on the 500 bundled MNIST
+   test digits, accuracy (against x's label) of the zoo models with every ReLU pattern and
+   max-pool routing frozen from x while a different input goes through: zeros *in the
+   model's input space* (:func:`faithmap.methods.srd.zero_input`: the Normalize mean), raw
+   zeros (pixel value 0), uniform noise (seed 0), another test digit (a seeded permutation);
+   and with each digit's own pattern and every bias scaled by c.
+
+4. ``--conservation``: the largest relative error |Σ_p R_p − logit| / |logit| (predicted
+   class) on real bundled images — 4 MNIST test digits, 2 LFW faces (28², grey) for the zoo;
+   those in RGB plus 3 sample photos at 32² for torchvision resnet18 / vgg11 / vgg16_bn /
+   googlenet with their own random initialisation, and resnet18 with conv1 scaled by 1e-4 —
+   in float32 and float64.
 
     python benchmarks/bench_srd.py [--repeats 2] [--size 224] [--batch 4]
+    python benchmarks/bench_srd.py --apop
+    python benchmarks/bench_srd.py --conservation
 """
 
 from __future__ import annotations
@@ -78,12 +92,94 @@ def literal_table(args) -> None:
     print(f"| speed-up | {t_literal / t_fast:.0f}× (max |Δ| of the input maps {diff:.1e}) |")
 
 
+def apop_tables() -> None:
+    from faithmap.methods.srd import zero_input
+
+    x, y = fm.data.load("mnist", split="test")
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(x.shape, generator=g)
+    other = x[torch.randperm(len(x), generator=g)]
+    models = ("mnist_vgg", "mnist_resnet", "mnist_bottleneck", "mnist_allconv",
+              "mnist_vgg_robust")
+
+    def acc(logits: torch.Tensor) -> str:
+        return f"{(logits.argmax(1) == y).float().mean().item():.3f}"
+
+    print(f"| model | clean accuracy | APOP, zeros in the model's input space | APOP, raw "
+          f"zeros | APOP, uniform noise | APOP, another test digit |  (n = {len(x)})")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in models:
+        m = fm.zoo.load(name)
+        with torch.no_grad():
+            clean = m(x)
+        cols = [fm.apop_predict(m, t, pattern_from=x)
+                for t in (zero_input(m, x), torch.zeros_like(x), noise, other)]
+        print(f"| {name} | {acc(clean)} | " + " | ".join(acc(c) for c in cols) + " |")
+    print("\n| model | c = 1 | c = 0.5 | c = 0 (no biases) |\n|---|---:|---:|---:|")
+    for name in models:
+        m = fm.zoo.load(name)
+        print(f"| {name} | " + " | ".join(acc(fm.apop_predict(m, x, bias_scale=c))
+                                          for c in (1.0, 0.5, 0.0)) + " |")
+
+
+def real_images(size: int, channels: int) -> torch.Tensor:
+    """4 MNIST test digits, 2 LFW faces (and 3 sample photos for RGB) at size×size."""
+    import torch.nn.functional as F
+
+    digits = fm.data.load("mnist", split="test")[0][::125]
+    faces = fm.data.load("lfw_faces", split="test")[0][[0, 25]]
+    grey = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+                      for t in (digits, faces)]).clamp(0, 1)
+    if channels == 1:
+        return grey
+    photos = fm.data.sample_images(size)
+    return torch.cat([grey.repeat(1, 3, 1, 1),
+                      torch.stack([photos[k] for k in ("astronaut", "coffee", "chelsea")])])
+
+
+def conservation_table() -> None:
+    import warnings
+
+    def error(model: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> float:
+        model, x = model.to(dtype), x.to(dtype)
+        total = fm.SRD(model)(x).flatten(1).sum(1)
+        logit = model(x).max(1).values.detach()
+        return float(((total - logit).abs() / logit.abs()).max())
+
+    models: list[tuple[str, nn.Module, torch.Tensor]] = [
+        (name, fm.zoo.load(name), real_images(28, 1)) for name in fm.zoo.names()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # googlenet's init notice
+        for arch in ("resnet18", "vgg11", "vgg16_bn", "googlenet"):
+            torch.manual_seed(0)
+            models.append((f"torchvision {arch}", fm.zoo.torchvision(arch, num_classes=10),
+                           real_images(32, 3)))
+    torch.manual_seed(0)
+    scaled = fm.zoo.torchvision("resnet18", num_classes=10)
+    with torch.no_grad():
+        scaled.model.conv1.weight.mul_(1e-4)
+    models.append(("torchvision resnet18, conv1 × 1e-4", scaled, real_images(32, 3)))
+    print("| model | max rel. error float32 | max rel. error float64 |\n|---|---:|---:|")
+    for name, model, x in models:
+        print(f"| {name} | {error(model, x, torch.float32):.1e} | "
+              f"{error(model, x, torch.float64):.1e} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--apop", action="store_true", help="print the APOP tables instead")
+    parser.add_argument("--conservation", action="store_true",
+                        help="print the conservation errors on real images instead")
     args = parser.parse_args()
+    if args.apop:
+        apop_tables()
+        return
+    if args.conservation:
+        conservation_table()
+        return
     print(f"# torch {torch.__version__}, CPU")
     literal_table(args)
     print()

@@ -3,8 +3,10 @@
 c_{q→p} = W_k v_q + b · ||W_k v_q|| / Σ_k ||W_k v_q||,  μ_{q→p} = <c_{q→p}, z_p>/||z_p||²,
 R_q = Σ_p μ_{q→p} R_p. With a max-pool before the conv, the pooled PFV x_{q'} is split by
 its window routing: the part from pre-pool q is M_q ⊙ x_{q'} (the channels whose argmax is
-q); its bias share is the tap's share times ||M_q x_{q'}||² / ||x_{q'}||². Where every tap
-of an output position sees a zero PFV, the bias share is dropped (it has no PFV to go to).
+q); its bias share is the tap's share times ||M_q x_{q'}||² / ||x_{q'}||² (a zero pooled PFV
+hands it to channel 0's argmax). Where every tap of an output position sees a zero PFV, the
+bias share is split equally over the in-image taps (carried, not dropped). ``eps`` is added
+to ||z_p||² (0: exact, 0 where z_p = 0).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def conv_literal(x, weight, bias, stride, padding, z, rel, eps=1e-9, pool=None):
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     zz = z.pow(2).sum(1) + eps
+    zz = torch.where(zz > 0, zz, torch.full_like(zz, float("inf")))
     if pool is not None:
         v, kp = pool
         _, idx = F.max_pool2d(v, kp, return_indices=True)
@@ -41,7 +44,7 @@ def conv_literal(x, weight, bias, stride, padding, z, rel, eps=1e-9, pool=None):
                 norms = [torch.linalg.norm(wk @ x[s, :, qi, qj]) for qi, qj, wk in taps]
                 total = sum(norms)
                 for (qi, qj, wk), nk in zip(taps, norms):
-                    share = nk / total if total > 0 else 0.0  # dropped
+                    share = nk / total if total > 0 else 1.0 / len(taps)  # carried
                     xq = x[s, :, qi, qj]
                     if pool is None:
                         cq = wk @ xq + bias * share
@@ -52,7 +55,10 @@ def conv_literal(x, weight, bias, stride, padding, z, rel, eps=1e-9, pool=None):
                     for q in src.unique():
                         mask = (src == q).to(x.dtype)
                         part = mask * xq
-                        frac = part.pow(2).sum() / (xq.pow(2).sum() + eps)
+                        if xq.pow(2).sum() > 0:
+                            frac = part.pow(2).sum() / xq.pow(2).sum()
+                        else:
+                            frac = float(q == src[0])
                         cq = wk @ part + bias * share * frac
                         mu = (cq @ z[s, :, pi, pj]) / zz[s, pi, pj]
                         out_rel[s, int(q)] += mu * rel[s, pi, pj]
@@ -62,4 +68,5 @@ def conv_literal(x, weight, bias, stride, padding, z, rel, eps=1e-9, pool=None):
 
 def identity_literal(x, z, rel, eps=1e-9):
     """Identity skip: μ_q = <x_q, z_q>/||z_q||²."""
-    return (x * z).sum(1) / (z.pow(2).sum(1) + eps) * rel
+    zz = z.pow(2).sum(1) + eps
+    return (x * z).sum(1) / torch.where(zz > 0, zz, torch.full_like(zz, float("inf"))) * rel

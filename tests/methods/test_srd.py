@@ -350,3 +350,194 @@ def test_bias_share_chunks_do_not_change_the_map(cnn, monkeypatch):
     chunked = SRD(cnn)(x, [0, 1, 2])
     assert any(step < total for total, step in calls)  # really chunked
     _close(chunked, whole)
+
+
+# --- conservation on real inputs (issue 16) --------------------------------------------
+
+def _real_images(size: int, channels: int) -> torch.Tensor:
+    """Bundled real images: 4 test digits (MNIST), 2 LFW faces and, for RGB, 3 sample
+    photos, resized to size×size."""
+    import torch.nn.functional as F
+
+    import faithmap as fm
+
+    digits = fm.data.load("mnist", split="test")[0][::125]
+    faces = fm.data.load("lfw_faces", split="test")[0][[0, 25]]
+    grey = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+                      for t in (digits, faces)]).clamp(0, 1)
+    if channels == 1:
+        return grey
+    photos = torch.stack([fm.data.sample_images(size)[k] for k in ("astronaut", "coffee",
+                                                                  "chelsea")])
+    return torch.cat([grey.repeat(1, 3, 1, 1), photos])
+
+
+def _assert_sums_to_logit(model, x, dtype, target=None):
+    model, x = model.to(dtype), x.to(dtype)
+    maps = SRD(model).layer_maps(x, target)
+    logit = model(x)
+    logit = (logit.max(1).values if target is None else logit[:, target]).detach()
+    torch.testing.assert_close(maps["input"].flatten(1).sum(1), logit, rtol=1e-4, atol=0)
+    return maps, logit
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["mnist_vgg", "mnist_resnet", "mnist_bottleneck",
+                                  "mnist_allconv", "mnist_vgg_robust"])
+def test_zoo_conserves_on_real_digits_and_faces(name, dtype):
+    """Before the fix mnist_vgg lost 0.14% of the logit on real digits (all-zero PFVs after
+    the max-pool dropped their conv's bias share)."""
+    _assert_sums_to_logit(zoo.load(name), _real_images(28, 1), dtype)
+
+
+def test_vgg_conserves_at_every_layer_on_real_digits():
+    maps, logit = _assert_sums_to_logit(zoo.load("mnist_vgg"), _real_images(28, 1),
+                                        torch.float32)
+    for name, rel in maps.items():
+        torch.testing.assert_close(rel.reshape(len(rel), -1).sum(1), logit, rtol=1e-4, atol=0,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32,
+                                   pytest.param(torch.float64, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("arch", ["resnet18", "vgg11", "vgg16_bn", "googlenet"])
+def test_torchvision_conserves_on_real_images(arch, dtype):
+    """Random weights (each architecture's own initialisation); googlenet's small init
+    gave an all-zero map under the absolute eps=1e-9 (conservation error 1.0)."""
+    import warnings
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # googlenet's init notice
+        model = zoo.torchvision(arch, num_classes=10)
+    _assert_sums_to_logit(model, _real_images(32, 3), dtype)
+
+
+def test_tiny_activations_are_not_swallowed():
+    """ResNet-18 with conv1 scaled by 1e-4: the absolute eps lost 6% of the logit; the
+    scale-relative stabiliser keeps it (and the map is the scaled model's own)."""
+    torch.manual_seed(0)
+    model = zoo.torchvision("resnet18", num_classes=10)
+    with torch.no_grad():
+        model.model.conv1.weight.mul_(1e-4)
+    _assert_sums_to_logit(model, _real_images(32, 3), torch.float32)
+
+
+class _RawNet(nn.Module):
+    """No Normalize: raw digits with zero background reach conv1 as zero PFVs; conv1's
+    negative bias makes the background's post-ReLU PFVs zero too. ``pool`` is the op
+    between the two convs; ``branch`` concatenates a second conv branch."""
+
+    def __init__(self, pool: str, branch: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(12 if branch else 6, 8, 3, padding=1)
+        self.side = nn.Conv2d(1, 6, 3, padding=1)
+        with torch.no_grad():
+            self.conv1.bias.uniform_(-0.3, -0.05)
+            self.side.bias.uniform_(-0.3, -0.05)
+        self.pool = {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(3, 2, padding=1),
+                     "adaptive": nn.AdaptiveAvgPool2d(14), "none": nn.Identity()}[pool]
+        self.branch = branch
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.conv1(x))
+        if self.branch:
+            h = torch.cat([h, torch.relu(self.side(x))], dim=1)
+        h = torch.relu(self.conv2(self.pool(h)))
+        return self.fc(nn.functional.adaptive_avg_pool2d(h, 1).flatten(1))
+
+
+@pytest.mark.parametrize("pool,branch", [("max", False), ("avg", False), ("adaptive", False),
+                                         ("none", True), ("max", True)])
+def test_bias_share_of_zero_pfvs_is_carried(pool, branch):
+    """Every tap all-zero: the bias share goes equally to the in-image taps and travels on
+    the ghost through max/avg pools, concatenation and into the (zero) pixels, where it
+    appears in the map (the old code dropped it)."""
+    model = _RawNet(pool, branch).eval()
+    x = _real_images(28, 1)
+    for dtype in (torch.float32, torch.float64):
+        maps, logit = _assert_sums_to_logit(model, x, dtype, target=2)
+        sums = {k: v.flatten(1).sum(1) for k, v in maps.items()}
+        if branch:  # the two parallel ReLUs together form the cut
+            sums = {"relu+relu_1": sums.pop("relu") + sums.pop("relu_1"), **sums}
+        assert len(sums) == 3
+        for name, total in sums.items():  # every layer, not only the pixels
+            torch.testing.assert_close(total, logit, rtol=1e-4, atol=0,
+                                       msg=lambda m, name=name: f"{name}: {m}")
+    model = model.float()
+    per_channel = SRD(model, per_channel=True)(x, 2)
+    _close(per_channel.sum(1, keepdim=True), SRD(model)(x, 2))
+    background = x[:4] == 0
+    assert SRD(model)(x[:4], 2)[background].abs().sum() > 0  # carried onto zero pixels
+
+
+def test_literal_resnet_with_zero_pfvs_sums_to_the_logit():
+    """SmallRes on random input has all-zero 4-channel PFVs feeding the 1×1 downsample: the
+    literal reference (which now carries that share) and the fast form both sum to the
+    logit."""
+    torch.manual_seed(1)
+    m, x = SmallRes().eval(), torch.randn(2, 3, 8, 8)
+    v0 = torch.relu(m.conv0(x))
+    assert ((v0 == 0).all(1)).any()  # the case this test is about
+    _close(SRD(m)(x, 0).sum((1, 2, 3)), m(x)[:, 0].detach())
+
+
+# --- named errors and the CAM start options (issue 16) ---------------------------------
+
+@pytest.mark.parametrize("kw", [{"start": "cam"}, {"contrastive": True}])
+def test_cam_and_contrastive_need_a_cut(kw):
+    from faithmap.methods.srd import CutError
+
+    m, x = BranchLast().eval(), _real_images(8, 3)[:2]
+    before = fingerprint(m)
+    with pytest.raises(CutError, match="not a cut"):
+        SRD(m, **kw)(x, 1)
+    assert_same_fingerprint(before, fingerprint(m))
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    with pytest.raises(CutError, match="no ReLU"):
+        SRD(mlp, **kw)(x, 1)
+
+
+def test_cam_start_signed_by_default_clamped_on_request():
+    model = zoo.load("mnist_vgg")
+    x = _real_images(28, 1)
+    signed = SRD(model, start="cam").layer_maps(x, 3)
+    clamped = SRD(model, start="cam", cam_clamp=True).layer_maps(x, 3)
+    last = [k for k in signed if k != "input" and signed[k].dim() == 3][0]  # backward order
+    assert (signed[last] < 0).any()  # Grad-CAM of a non-predicted class has negative parts
+    _close(clamped[last], signed[last].clamp_min(0))
+    # the recursion conserves what it starts with, signed or clamped
+    for maps in (signed, clamped):
+        _close(maps["input"].flatten(1).sum(1), maps[last].flatten(1).sum(1))
+
+
+def test_erf_named_errors():
+    from faithmap.methods.srd import LayerError
+
+    model = zoo.load("mnist_vgg")
+    x = _real_images(28, 1)[:1]
+    maps = SRD(model).layer_maps(x, 0)
+    fc = [k for k, v in maps.items() if v.dim() == 1]
+    conv = [k for k, v in maps.items() if v.dim() == 3 and k != "input"]
+    assert fc and conv
+    with pytest.raises(LayerError, match="fully connected"):
+        SRD(model).erf(x, fc[0], (0, 0))
+    h, w = maps[conv[-1]].shape[1:]
+    with pytest.raises(LayerError, match="outside"):
+        SRD(model).erf(x, conv[-1], (h, 0))
+    erf = SRD(model).erf(x, conv[-1], (h // 2, w // 2))
+    torch.testing.assert_close(erf.sum(), torch.tensor(1.0), rtol=1e-4, atol=0)  # one unit
+
+
+def test_zero_input_is_zero_in_the_models_input_space():
+    from faithmap.methods.srd import zero_input
+
+    model = zoo.load("mnist_resnet")
+    x = _real_images(28, 1)
+    z = zero_input(model, x)
+    assert z.shape == x.shape
+    torch.testing.assert_close(model.normalize(z), torch.zeros_like(x))
+    assert torch.equal(zero_input(_RawNet("max").eval(), x), torch.zeros_like(x))

@@ -1,5 +1,6 @@
 """SRD: sharing-ratio decomposition (explainer, traced graph, per-layer rules)."""
 
-from .explainer import SRD, apop_predict
+from .errors import CutError, LayerError
+from .explainer import SRD, apop_predict, zero_input
 
-__all__ = ["SRD", "apop_predict"]
+__all__ = ["SRD", "CutError", "LayerError", "apop_predict", "zero_input"]
