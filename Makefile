@@ -42,10 +42,10 @@ bench: $(STAMP)
 
 # The paper-claim studies behind docs/results.md (tens of minutes on 2 cores), then the page.
 claims: $(STAMP)
-	$(PY) benchmarks/claims_srd.py
-	$(PY) benchmarks/claims_boundary.py --n 32
+	$(PY) benchmarks/claims_srd.py --seeds 3 --n 48 --n-attack 4
+	$(PY) benchmarks/claims_boundary.py --n 8 --seeds 3
 	$(PY) benchmarks/claims_dance.py --n 8
-	$(PY) benchmarks/claims_neflag.py --n 20
+	$(PY) benchmarks/claims_neflag.py --n 20 --seeds 3
 	$(PY) benchmarks/claims_comet.py --n 200
 	$(VENV)/bin/faithmap demo --out demo-out
 	$(PY) -m faithmap.evaluation.report_markdown demo-out/results.json -o docs/results.md

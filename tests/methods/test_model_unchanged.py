@@ -32,7 +32,9 @@ def test_registered_method_leaves_model_unchanged(method, cnn, resnet18, x_small
 def test_repeated_calls_are_identical(cnn, x_small):
     for method in fm.available_methods():
         explainer = fm.get_explainer(cnn, method, **FAST.get(method, {}))
-        assert torch.equal(explainer(x_small), explainer(x_small))
+        # equal_nan: a boundary method with these few steps finds no boundary (NaN maps)
+        torch.testing.assert_close(explainer(x_small), explainer(x_small), rtol=0, atol=0,
+                                   equal_nan=True)
 
 
 @pytest.mark.parametrize("method", fm.available_methods())
