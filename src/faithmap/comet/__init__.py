@@ -2,7 +2,8 @@
 
 An inherently explainable classifier: a selector S draws a soft mask m = σ(S(x)), a
 predictor f_P classifies the selected input m⊙x + (1−m)⊙q, and a frozen detector f_D
-(a black box trained on full images) checks that the complement holds no class evidence.
+(a black box trained on full images) penalises, per sample, class evidence left in the
+complement (1−m)⊙x + m⊙q.
 See docs/methods/comet.md.
 
 >>> import faithmap as fm
@@ -19,7 +20,16 @@ from ..zoo.small_cnn import SmallCNN
 from .blackbox import accuracy, train_classifier
 from .data import splits, test_set
 from .model import ComprehensiveAttributionModel
-from .objective import Objective, area_penalty, complement, hinge, mask_area, select, selector_loss
+from .objective import (
+    Objective,
+    area_penalty,
+    complement,
+    hinge,
+    hinge_term,
+    mask_area,
+    select,
+    selector_loss,
+)
 from .selector import LRASPPSelector, UNetSelector, build_selector
 from .steps import VARIANTS, comet_losses, route_gradients, validate
 from .training import TrainResult, train
@@ -38,6 +48,7 @@ __all__ = [
     "comet_losses",
     "complement",
     "hinge",
+    "hinge_term",
     "load_classifier",
     "mask_area",
     "route_gradients",

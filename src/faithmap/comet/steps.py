@@ -35,16 +35,23 @@ def _params(module: nn.Module) -> list[nn.Parameter]:
 
 def comet_losses(model: ComprehensiveAttributionModel, detector: nn.Module | None,
                  x: torch.Tensor, y: torch.Tensor, obj: Objective) -> dict[str, torch.Tensor]:
-    """L_P, L_D (if a detector is given), hinge, area penalty R, area and L_sel."""
+    """L_P, L_D (batch means; if a detector is given), hinge (per ``obj.hinge``), area
+    penalty R, area and L_sel; ``complement_hits``: the fraction of complements the
+    detector still classifies as y."""
     m = model.explain(x)
-    loss_p = F.cross_entropy(model.predictor(select(x, m, model.fill)), y)
-    loss_d = None
+    loss_p = F.cross_entropy(model.predictor(select(x, m, model.fill)), y, reduction="none")
+    loss_d = hits = None
     if detector is not None and obj.a != 0:
-        loss_d = F.cross_entropy(detector(complement(x, m, model.fill)), y)
+        out_d = detector(complement(x, m, model.fill))
+        loss_d = F.cross_entropy(out_d, y, reduction="none")
+        hits = (out_d.detach().argmax(1) == y).float().mean()
     terms = selector_loss(obj, loss_p, loss_d, m)
     zero = loss_p.new_zeros(())
-    return {"loss_p": loss_p, "loss_d": zero if loss_d is None else loss_d, "mask": m,
-            "area": mask_area(m).mean(), **terms}
+    out = {"loss_p": loss_p.mean(), "loss_d": zero if loss_d is None else loss_d.mean(),
+           "mask": m, "area": mask_area(m).mean(), **terms}
+    if hits is not None:
+        out["complement_hits"] = hits
+    return out
 
 
 def _assign(params: list[nn.Parameter], grads: tuple[torch.Tensor, ...]) -> None:

@@ -77,6 +77,7 @@ def train(
     gamma: float = 2.0,
     b: float = 100.0,
     form: str = "bounded",
+    hinge: str = "sample",
     variant: str = "comet",
     selector: str = "unet",
     selector_widths: tuple[int, ...] = (8, 16, 32),
@@ -103,7 +104,8 @@ def train(
     ``variant="no_detector"``; for ``"posthoc"`` it is also the predictor and must be a
     :class:`~faithmap.zoo.small_cnn.SmallCNN`; for ``"realx"`` it is the black box the
     selector imitates). It is used in eval mode and never changed. Selector loss: see
-    :mod:`faithmap.comet.objective` (``form="bounded"`` default, ``"paper"`` option);
+    :mod:`faithmap.comet.objective` (``form="bounded"`` default, ``"paper"`` option;
+    ``hinge="sample"`` default, ``"batch"`` = the authors' code);
     ``variant="no_detector"`` forces a = 0. ``fill`` q defaults to the training mean.
     ``checkpoint_dir`` receives ``last.pt`` (full training state, every epoch) and
     ``best.pt``; ``resume`` continues from a ``last.pt`` up to ``epochs``.
@@ -120,7 +122,7 @@ def train(
     x_tr, y_tr = check_data(train_data, "train_data")
     x_va, y_va = check_data(val_data, "val_data", channels=x_tr.shape[1])
     obj = Objective(a=0.0 if variant == "no_detector" else a, gamma=gamma, b=b, tau=tau,
-                    form=form)
+                    form=form, hinge=hinge)
     cfg = {**classifier_config(x_tr, y_tr, predictor_widths), "selector": selector,
            "selector_widths": list(selector_widths), "selector_scale": selector_scale,
            "variant": variant,
@@ -208,8 +210,8 @@ def train(
 
 
 def _format(e: dict) -> str:
-    keys = ("loss_p", "loss_d", "hinge", "kl", "area", "val_acc", "val_area",
-            "val_complement_acc")
+    keys = ("loss_p", "loss_d", "hinge", "complement_hits", "kl", "area", "val_acc",
+            "val_area", "val_complement_acc")
     parts = [f"{k}={e[k]:.4f}" for k in keys if k in e]
     return f"epoch {e['epoch']} [{e['stage']}] " + " ".join(parts) + f" ({e['seconds']:.1f}s)"
 
