@@ -195,14 +195,20 @@ def check_target(target: int | None, classes: int) -> None:
                                  f"(0..{classes - 1})", param_hint="--target")
 
 
-def build(model, method: str, options: dict[str, Any], where: str = "--method"):
-    """``get_explainer`` with one-line errors: unknown method, unknown or invalid option."""
+def build(model, method: str, options: dict[str, Any], where: str = "--method",
+          spec: str = "the model"):
+    """``get_explainer`` with one-line errors: unknown method, unknown or invalid option, a
+    method that does not apply to the model (``comet`` for a classifier its checkpoint was
+    not trained with)."""
     import inspect
 
     from ..core.registry import METHODS, get_explainer
+    from ..methods.comet import ModelMismatchError
 
     try:
         return get_explainer(model, method, **options)
+    except ModelMismatchError as exc:
+        raise fail(f"{where} {method} does not apply to {spec}: {one_line(exc)}") from exc
     except TypeError as exc:
         bad = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
         if bad is None:
@@ -216,21 +222,6 @@ def build(model, method: str, options: dict[str, Any], where: str = "--method"):
     except Exception as exc:  # noqa: BLE001 - unknown method, invalid value, missing file
         raise fail(f"{where} {method}: {one_line(exc)}"
                    if method not in str(exc) else one_line(exc)) from exc
-
-
-def check_comet(explainer, model, spec: str) -> None:
-    """``comet`` maps come from COMET's own selector: refuse a model that is not the detector
-    the checkpoint was trained with (its weight fingerprint is in the checkpoint's config)."""
-    comet = getattr(explainer, "comet", None)
-    if comet is None:
-        return
-    from ..comet.training import _fingerprint
-
-    trained_with = comet.config.get("detector")
-    if trained_with is None or _fingerprint(model) != trained_with:
-        raise fail(f"--method comet explains only the classifier its checkpoint was trained "
-                   f"with (detector {trained_with}); {spec} is not that model (train one for it "
-                   "with `faithmap train-comet`, or pass its detector as --model)")
 
 
 def check_out_dir(out: Path, flag: str = "--out") -> None:
@@ -299,9 +290,7 @@ def check_evaluation(model, loaded, spec: str, data: list[str], methods: list[st
               + (f" (it takes {loaded.input_size}×{loaded.input_size})"
                  if loaded.input_size else ""))
     for method in methods or []:
-        explainer = build(model, method, method_options.get(method, {}), where="--methods")
-        if method == "comet":
-            check_comet(explainer, model, spec)
+        build(model, method, method_options.get(method, {}), where="--methods", spec=spec)
     unknown = sorted(set(method_options) - set(methods)) if methods else []
     if unknown:
         raise fail(f"--method-option {unknown[0]}.…: {unknown[0]} is not among --methods")

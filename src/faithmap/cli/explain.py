@@ -16,7 +16,6 @@ from .common import (
     DEVICES,
     MODEL_HELP,
     build,
-    check_comet,
     check_out_dir,
     check_target,
     counting_passes,
@@ -123,13 +122,12 @@ def _prepare(model_spec, weights, method, target, size, batch_size, device, opti
     method_options = parse_options(options)
     if batch_size is not None:
         method_options = {"batch_size": batch_size, **method_options}
-    explainer = build(model, method, method_options)
+    explainer = build(model, method, method_options, spec=model_spec)
     size = size or loaded.input_size or 224
     shape = (loaded.channels, size, size)
     classes = probe(model, shape, dev,
                     f"{model_spec} cannot take {shape_text(shape)} images (--size {size})")
     check_target(target, classes)
-    check_comet(explainer, model, model_spec)
     if ray_address is not None:
         from ..evaluation.ray_backend import require_ray
 

@@ -42,7 +42,9 @@ class TrainResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _fingerprint(module: nn.Module | None) -> str | None:
+def fingerprint(module: nn.Module | None) -> str | None:
+    """A 16-hex-digit hash of the module's state dict (names and float32 values): the
+    ``"detector"`` a COMET checkpoint records, compared against the model it explains."""
     if module is None:
         return None
     h = hashlib.sha256()
@@ -130,7 +132,7 @@ def train(
            "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
            "warmup_epochs": warmup_epochs, "decay_every": decay_every, "decay": decay,
            "realx_lambda": realx_lambda, "realx_eval_epochs": realx_eval_epochs, "seed": seed,
-           "n_train": len(x_tr), "n_val": len(x_va), "detector": _fingerprint(detector)}
+           "n_train": len(x_tr), "n_val": len(x_va), "detector": fingerprint(detector)}
     if variant == "posthoc":
         cfg["predictor_widths"] = list(detector.widths)
         cfg["mean"], cfg["std"] = detector.mean_std

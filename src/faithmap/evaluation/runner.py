@@ -15,7 +15,7 @@ from tqdm import tqdm
 from ..core.batching import DEFAULT_BATCH_SIZE, chunks, map_rows
 from ..core.deprecation import with_new_names
 from ..core.devices import resolve_device
-from ..core.registry import available_methods
+from ..core.registry import METHODS, available_methods
 from ..core.validation import check_positive_int
 from ..metrics import perturbation_curve
 from ..zoo.model_spec import input_channels, load_model
@@ -37,6 +37,18 @@ def _predicted(model: nn.Module, images: torch.Tensor, device, block: int) -> to
     with torch.no_grad():
         return map_rows(len(images), block,
                         lambda rows: model(images[rows].to(device)).argmax(1).cpu())
+
+
+def _default_methods(model: nn.Module) -> list[str]:
+    """Every registered method that applies to ``model`` (a method class may say it does not
+    through ``applies_to(model)``, e.g. ``comet`` for a model its checkpoint was not
+    trained with)."""
+    out = []
+    for name in available_methods():
+        applies = getattr(METHODS.get(name), "applies_to", None)
+        if applies is None or applies(model):
+            out.append(name)
+    return out
 
 
 def _place(model: nn.Module, device: str | None) -> nn.Module:
@@ -112,7 +124,7 @@ def evaluate(
     spec = name or (model if isinstance(model, str) else type(model).__name__)
     loaded = load_model(model) if isinstance(model, str) else None
     model = _place(loaded.model if loaded is not None else model, device)
-    methods = list(methods or available_methods())
+    methods = list(methods or _default_methods(model))
     metrics = list(metrics or DEFAULT_METRICS)
     method_options = method_options or {}
     metric_options = metric_options or {}

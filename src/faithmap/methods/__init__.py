@@ -13,7 +13,7 @@ from .srd import SRD, apop_predict
 from .boundary import BoundaryIntegratedGradients, BoundarySaliency, BoundarySmoothGrad
 from .neflag import NeFLAG
 from .dance import DANCE, dance_display
-from .comet import COMETExplainer
+from .comet import COMETExplainer, ModelMismatchError
 from .captum_adapter import CaptumExplainer, from_captum
 from .zennit_adapter import ZennitExplainer, from_zennit
 
@@ -26,6 +26,7 @@ __all__ = [
     "DANCE",
     "GradCAM",
     "InputXGradient",
+    "ModelMismatchError",
     "IntegratedGradients",
     "NeFLAG",
     "SRD",

@@ -8,6 +8,12 @@ its own predictor f_P. Inputs whose channel count differs from the checkpoint's 
 averaged to grey (1-channel checkpoint) or repeated (grey input), noted in
 ``metadata["channel_conversion"]``. ``metadata["comet_prediction"]`` holds f_P's predicted
 classes and ``metadata["target_agrees"]`` whether they equal the requested targets.
+
+The mask explains COMET's own predictor, so it stands for ``model`` only when ``model`` is
+the classifier the checkpoint was trained with: ``model`` must be that detector (its weight
+fingerprint is in the checkpoint's config, :func:`faithmap.comet.training.fingerprint`),
+else :class:`ModelMismatchError`. ``check_model=False`` skips the check (e.g. to look at a
+checkpoint's masks on other data).
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ from torch import nn
 
 from ..comet.model import ComprehensiveAttributionModel
 from ..comet.objective import select
+from ..comet.training import fingerprint
 from ..core.batching import DEFAULT_BATCH_SIZE, chunks
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.registry import register
 from ..core.targets import Target
+
+
+class ModelMismatchError(InvalidInputError):
+    """The model is not the classifier a COMET checkpoint was trained with."""
 
 
 @register("comet")
@@ -34,13 +45,28 @@ class COMETExplainer(Explainer):
 
     def __init__(self, model: nn.Module, *,
                  checkpoint: str | Path | ComprehensiveAttributionModel = "cluttered_comet",
-                 batch_size: int | None = DEFAULT_BATCH_SIZE) -> None:
+                 batch_size: int | None = DEFAULT_BATCH_SIZE, check_model: bool = True) -> None:
         super().__init__(model, batch_size=batch_size)
         if isinstance(checkpoint, ComprehensiveAttributionModel):
             self.comet = checkpoint
         else:
             self.comet = ComprehensiveAttributionModel.load(checkpoint)
         self.comet.eval()
+        trained_with = self.comet.config.get("detector")
+        if check_model and fingerprint(model) != trained_with:
+            name = checkpoint if isinstance(checkpoint, str | Path) else "the COMET model"
+            raise ModelMismatchError(
+                f"comet explains only the classifier {name} was trained with (detector "
+                f"{trained_with}); this {type(model).__name__} (weights {fingerprint(model)}) "
+                "is not it: train a COMET model for it (faithmap train-comet) or pass "
+                "check_model=False to look at the checkpoint's masks anyway")
+
+    @classmethod
+    def applies_to(cls, model: nn.Module, checkpoint: str | Path = "cluttered_comet") -> bool:
+        """Whether ``model`` is the classifier ``checkpoint`` was trained with (the default
+        method list of ``fm.evaluate`` leaves ``comet`` out for any other model)."""
+        config = ComprehensiveAttributionModel.load(checkpoint).config
+        return fingerprint(model) == config.get("detector")
 
     def _channels(self, x: torch.Tensor) -> torch.Tensor:
         want, have = self.comet.config["in_channels"], x.shape[1]
