@@ -44,7 +44,7 @@ bench: $(STAMP)
 claims: $(STAMP)
 	$(PY) benchmarks/claims_srd.py --seeds 3 --n 48 --n-attack 4
 	$(PY) benchmarks/claims_boundary.py --n 8 --seeds 3
-	$(PY) benchmarks/claims_dance.py --n 8
+	$(PY) benchmarks/claims_dance.py --n 2 --seeds 3
 	$(PY) benchmarks/claims_neflag.py --n 20 --seeds 3
 	$(PY) benchmarks/claims_comet.py --n 200
 	$(VENV)/bin/faithmap demo --out demo-out

@@ -25,7 +25,7 @@ def images(n: int = 2, c: int = 1, side: int = 8, seed: int = 3) -> torch.Tensor
 
 
 def dance(model: nn.Module, **kw) -> fm.DANCE:
-    opts = dict(layer="4", patch=2, stride=2, steps=6, rounds=2, radius=0.05)
+    opts = dict(layer="4", patch=2, stride=2, steps=12, rounds=1, radius=0.05)
     opts.update(kw)
     return fm.DANCE(model, **opts)
 
@@ -80,6 +80,12 @@ def test_metadata_counts_and_fallbacks():
     tight = dance(model, radius=1e-7, steps=2, rounds=1)  # (almost) nothing is feasible
     tight(x)
     assert max(tight.metadata["feasible_fraction"]) < max(md["feasible_fraction"])
+    full = dance(model, patience=None)  # no early stop: (steps + 1)·rounds + 1 per decoy
+    full(x)
+    assert full.metadata["decoy_passes"] == [32 * (13 + 1)] * 2
+    early = dance(model, patience=3)  # rows stop 3 evaluations after their last gain
+    early(x)
+    assert all(32 * 5 <= p < 32 * 14 for p in early.metadata["decoy_passes"])
 
 
 def test_range_is_nonnegative_and_zero_on_a_linear_model_with_saliency():
@@ -164,7 +170,7 @@ def test_constant_decoys_ablation_and_display():
     step = (xt - x[:, None]).abs().flatten(2).amax(2)
     assert torch.allclose(step[step > 0].max(), torch.tensor(0.2))
     d(x)
-    assert d.metadata["decoy_passes"] == 0
+    assert d.metadata["decoy_passes"] == [32, 32]  # only the measured layer deviation
     z = dance(model)(x)
     disp = fm.dance_display(z)
     assert disp.shape == (2, 1, 8, 8) and float(disp.min()) >= 0
@@ -180,7 +186,9 @@ def test_default_layers_and_bad_inputs():
         assert default_layer(fm.zoo.load(name)) == layer
     torch.manual_seed(0)
     plain = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 2))
-    assert default_layer(plain) == "1"
+    assert default_layer(plain, images(1)) == "1"
+    with pytest.raises(ValueError, match="traces"):
+        default_layer(plain)
     model, x = small_cnn(), images()
     with pytest.raises(ValueError, match="patch"):
         fm.DANCE(model, patch=0)
@@ -196,8 +204,12 @@ def test_default_layers_and_bad_inputs():
         fm.DANCE(model, layer="4")(x + 2)
     with pytest.raises(ValueError, match="bounds"):
         fm.DANCE(model, layer="4", bounds=(1.0, 0.0))(x)
-    with pytest.raises(ValueError, match="no Conv2d"):
-        fm.DANCE(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)))
+    with pytest.raises(ValueError, match="no module of the model returns a spatial"):
+        fm.DANCE(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)))(x)
+    with pytest.raises(ValueError, match="per_mask"):
+        fm.DANCE(model, layer="4", decoys="mean_pixel", aggregation="per_mask")
+    with pytest.raises(ValueError, match="patience"):
+        fm.DANCE(model, layer="4", patience=0)
 
 
 def test_old_option_names_warn_and_give_identical_results():
@@ -265,3 +277,112 @@ def test_decoys_go_through_the_prelude():
         d.decoys(x, target=[0, 1, 2])
     assert_same_fingerprint(before, fingerprint(model))
     assert d.decoys(x.double()).dtype == torch.float64  # cast to the model dtype and back
+
+
+class Wrapped(nn.Module):
+    """No declared layer; the whole network (convs, pool and head) is one top-level child,
+    and a ReLU module is reused twice in the forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.inner = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+            nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+        self.shared = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(self.shared(self.shared(x - 0.5) + 0.1))
+
+
+def test_default_layer_is_traced_on_a_model_without_a_declared_layer():
+    from faithmap.methods.dance import traced_layer
+
+    model, x = Wrapped().eval(), images(2)
+    assert default_layer(model, x) == "inner.3"  # the last spatial map, not the logits
+    d = fm.DANCE(model, patch=4, stride=4, steps=3)
+    assert d.layer is None  # traced on the first input
+    d(x)
+    assert d.metadata["layer"] == "inner.3"
+    _, module = find_module(model, "inner.3")
+    xt = d.decoys(x).flatten(0, 1)
+    with torch.no_grad(), capture_output(module) as cap:  # the constraint is on that map
+        model(torch.cat([x, xt]))
+    f = cap.output.flatten(1)
+    eps = 1e-2 * f[:2].abs().amax(1)
+    dev = (f[2:].view(2, -1, f.shape[1]) - f[:2, None]).abs().amax(2).amax(1)
+    assert bool((dev <= eps * (1 + 1e-5)).all())
+    # the zoo models' declared layers are what the rule finds (same map)
+    for name in ("mnist_vgg", "mnist_resnet"):
+        zoo = fm.zoo.load(name)
+        digits = fm.data.load("mnist", "test")[0][:1]
+        traced = traced_layer(zoo, digits)
+        outs = []
+        for layer in (traced, default_layer(zoo)):
+            with torch.no_grad(), capture_output(find_module(zoo, layer)[1]) as cap:
+                zoo(digits)
+            outs.append(cap.output)
+        torch.testing.assert_close(outs[0], outs[1])
+
+
+def test_default_layer_on_torchvision_resnet18():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet18().eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert default_layer(resnet, x) == "layer4"  # 2×2 map; avgpool is 1×1
+    assert default_layer(resnet, x[..., :32, :32]) == "layer3"  # layer4 is 1×1 at 32²
+    d = fm.DANCE(resnet, patch=16, stride=16, max_masks=2, steps=2)
+    z = d(x)
+    assert d.metadata["layer"] == "layer4" and z.shape == x.shape
+
+
+def test_mean_pixel_decoys_are_the_patch_set_to_the_mean_pixel():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 8 * 8, 3)).eval()
+    x = images(c=3)
+    d = fm.DANCE(model, layer="1", patch=2, stride=2, decoys="mean_pixel")
+    xt = d.decoys(x)
+    corners = corners_of(8, 8, 2, 2)
+    masks = patch_masks(corners, 2, 8, 8)
+    mean = x.mean((2, 3))
+    for k in range(len(corners)):
+        for j in (2 * k, 2 * k + 1):
+            expect = torch.where(masks[k], mean[:, :, None, None], x)
+            torch.testing.assert_close(xt[:, j], expect)
+    z = d(x)
+    assert d.metadata["decoy_passes"] == [2 * len(corners)] * 2
+    assert z.shape == x.shape and bool((z >= 0).all()) and float(z.max()) > 0
+
+
+def test_signed_gradient_base_is_the_papers_and_differs_from_abs():
+    model, x = small_cnn(), images()
+    signed = dance(model, base_options={"abs": False})
+    z = signed(x)
+    ref = literal(model, x, signed.decoys(x), fm.Saliency(model, abs=False), "range",
+                  corners_of(8, 8, 2, 2), 2)
+    torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(z, dance(model)(x))
+
+
+def solve_ratio(name: str, n: int, max_masks: int | None, patch: int = 3) -> float:
+    """Mean |δ| of the default solve over that of a 200-step solve without early stopping,
+    at the same layer tolerance, on ``n`` real test digits."""
+    model = fm.zoo.load(name)
+    x = fm.data.load("mnist", "test")[0][:n]
+    default = fm.DANCE(model, patch=patch, max_masks=max_masks)
+    reference = fm.DANCE(model, patch=patch, max_masks=max_masks, steps=200, patience=None)
+    d0 = (default.decoys(x) - x[:, None]).abs().mean()
+    d1 = (reference.decoys(x) - x[:, None]).abs().mean()
+    return float(d0 / d1)
+
+
+def test_default_decoys_reach_90_percent_of_a_200_step_solve_fast():
+    # wave 1's defaults (steps=10, rounds=2) reached 0.69 of their own 200-step solve here
+    assert solve_ratio("mnist_vgg", 2, 10, patch=4) >= 0.9
+
+
+@pytest.mark.slow
+def test_default_decoys_reach_90_percent_of_a_200_step_solve_on_digits():
+    assert solve_ratio("mnist_vgg", 3, 16) >= 0.9

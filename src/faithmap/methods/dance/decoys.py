@@ -10,11 +10,15 @@ scalars or per channel).
 
 Solver (our choice; the paper does not fix one): x̃ = clamp(x + M∘v) and Adam on v for the
 penalised loss −‖(s·δ)⁺‖₁ + λ·Σ_u relu(|F_ℓ(x̃)_u − F_ℓ(x)_u| − ε)/ε, keeping the best
-iterate whose constraint was *measured* to hold; per decoy, λ ×10 after an outer round
-without a feasible non-zero iterate and ÷2 after one with. δ = 0 is always feasible and is
-the fallback. Only the p×p patch values are optimised and stored (rows × C × p × p), so
-the decoy changes nothing outside its patch by construction. Every decoy of every image is
-one row of one batched problem, chunked by ``batch_size``.
+iterate whose constraint was *measured* to hold. Per decoy a step size η adapts: ×1.5 (at
+most ``lr``) after a feasible iterate; ×0.5 after an infeasible one, whose next step starts
+again from the best feasible iterate. A decoy stops when its objective has not grown by
+``rtol`` for ``patience`` evaluations (early stop; it then leaves the batch). Per outer
+round λ ×10 for decoys without a feasible non-zero iterate and ÷2 for the others. δ = 0 is
+always feasible and is the fallback. Only the p×p patch values are optimised and stored
+(rows × C × p × p), so the decoy changes nothing outside its patch by construction. Every
+decoy of every image is one row of one batched problem, chunked by ``batch_size``; memory
+does not grow with ``steps`` (no history is kept).
 """
 
 from __future__ import annotations
@@ -102,25 +106,32 @@ def embed(x_rows: torch.Tensor, index: torch.Tensor, patch_values: torch.Tensor)
 @dataclass
 class DecoySettings:
     """Solver settings (see module doc): ``radius`` ε (relative to max|F_ℓ(x)| per image
-    when ``relative``), ``box`` the parsed input box (``as_box``; None: no box)."""
+    when ``relative``), ``box`` the parsed input box (``as_box``; None: no box),
+    ``patience``/``rtol`` the early stop (None: all ``steps``), ``grow``/``shrink`` η's
+    factors after a feasible / infeasible iterate."""
 
     radius: float = 1e-2
     relative: bool = True
-    steps: int = 10
-    rounds: int = 2
+    steps: int = 150
+    rounds: int = 1
     lr: float = 0.1
     lam: float = 1.0
     tau: float | None = None
     init: float = 0.05
     box: Box = None
+    patience: int | None = 40
+    rtol: float = 1e-3
+    grow: float = 1.5
+    shrink: float = 0.5
 
 
 @dataclass
 class Decoys:
     """Optimised decoys of N images: ``delta`` rows × C·p·p (row = sample·2M + 2·mask + sign
     index, sign +1 first), their flat ``index`` into C·H·W, ``deviation`` ‖F_ℓ(x̃) − F_ℓ(x)‖_∞
-    measured on the kept decoy, ``radius`` ε per row and ``fallback`` (no feasible non-zero
-    iterate found, δ = 0)."""
+    measured on the kept decoy, ``radius`` ε per row, ``fallback`` (no feasible non-zero
+    iterate found, δ = 0) and ``passes``, the truncated forward(+backward) rows the solver
+    ran per image (early-stopped rows stop counting)."""
 
     delta: torch.Tensor
     index: torch.Tensor
@@ -128,6 +139,7 @@ class Decoys:
     radius: torch.Tensor
     fallback: torch.Tensor
     n_masks: int
+    passes: torch.Tensor | None = None
 
 
 def patch_box(box: Box, entries: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -168,45 +180,80 @@ def solve_rows(
     model: nn.Module, module: nn.Module, x: torch.Tensor, f0: torch.Tensor,
     radius: torch.Tensor, sample: torch.Tensor, index: torch.Tensor, sign: torch.Tensor,
     v0: torch.Tensor, s: DecoySettings,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One chunk of decoy rows: (best feasible δ on the patch, its measured deviation,
-    fallback flag). ``x`` and ``f0`` are indexed by ``sample``."""
+    fallback flag, solver passes per row). ``x`` and ``f0`` are indexed by ``sample``.
+
+    Per row: evaluate the penalised loss at v (one truncated forward+backward), keep the
+    iterate if it is feasible and better; an infeasible iterate sends v back to the best
+    feasible one and shrinks the row's step η (×``shrink``), a feasible one grows it
+    (×``grow``, at most ``lr``); then v ← v − η·Adam(∇). A row stops when its objective has
+    not improved by a factor (1 + ``rtol``) for ``patience`` evaluations; stopped rows leave
+    the batch, so they cost nothing more."""
     x_rows = x[sample]
     x_patch = x_rows.flatten(1).gather(1, index)
     lo, hi = _limits(x_patch, s)
-    v = torch.maximum(torch.minimum(v0, hi), lo).requires_grad_(True)
-    sgn = sign[:, None].to(x.dtype)
     rows = len(sample)
+    dev_ = x.device
+    v = torch.maximum(torch.minimum(v0, hi), lo)
+    sgn = sign[:, None].to(x.dtype)
     best = torch.zeros_like(x_patch)
-    best_obj = torch.zeros(rows, dtype=x.dtype, device=x.device)
-    best_dev = torch.zeros(rows, dtype=x.dtype, device=x.device)
-    lam = torch.full((rows,), float(s.lam), dtype=x.dtype, device=x.device)
-    f0_rows, radius_rows = f0[sample], radius[:, None]
+    v_best = torch.zeros_like(x_patch)  # δ = 0: always feasible
+    best_obj = torch.zeros(rows, dtype=x.dtype, device=dev_)
+    best_dev = torch.zeros(rows, dtype=x.dtype, device=dev_)
+    ref_obj = torch.zeros(rows, dtype=x.dtype, device=dev_)  # last "real" improvement
+    since = torch.zeros(rows, dtype=torch.long, device=dev_)
+    passes = torch.zeros(rows, dtype=torch.long, device=dev_)
+    lam = torch.full((rows,), float(s.lam), dtype=x.dtype, device=dev_)
+    eta = torch.full((rows, 1), float(s.lr), dtype=x.dtype, device=dev_)
+    f0_rows, radius_rows = f0[sample], radius
     box = patch_box(s.box, x_patch.shape[1])
+    active = torch.ones(rows, dtype=torch.bool, device=dev_)
     for _ in range(s.rounds):
         m1, m2 = torch.zeros_like(v), torch.zeros_like(v)  # Adam moments, reset per round
-        found = torch.zeros(rows, dtype=torch.bool, device=x.device)
+        found = torch.zeros(rows, dtype=torch.bool, device=dev_)
         for step in range(s.steps + 1):
+            act = active.nonzero().flatten()
+            if len(act) == 0:
+                break
+            xp, eps = x_patch[act], radius_rows[act]
+            va = v[act].requires_grad_(True)
             with torch.enable_grad():
-                delta = _clamp(x_patch + v, box) - x_patch
-                f = layer_output(model, module, embed(x_rows, index, x_patch + delta))
-                diff = (f - f0_rows).abs().flatten(1)
-                obj = (sgn * delta).clamp_min(0).sum(1)
-                penalty = (diff - radius_rows).clamp_min(0).sum(1) / radius_rows[:, 0]
-                loss = (lam * penalty - obj).sum()
+                delta = _clamp(xp + va, box) - xp
+                f = layer_output(model, module, embed(x_rows[act], index[act], xp + delta))
+                diff = (f - f0_rows[act]).abs().flatten(1)
+                obj = (sgn[act] * delta).clamp_min(0).sum(1)
+                penalty = (diff - eps[:, None]).clamp_min(0).sum(1) / eps
+                loss = (lam[act] * penalty - obj).sum()
+            passes[act] += 1
             with torch.no_grad():
                 dev = diff.amax(1)
-                ok = (dev <= radius) & (obj > best_obj)
-                best[ok], best_obj[ok], best_dev[ok] = delta[ok], obj[ok], dev[ok]
-                found |= ok
+                feas = dev <= eps
+                ok = feas & (obj > best_obj[act])
+                k = act[ok]
+                best[k], best_obj[k], best_dev[k] = delta[ok], obj[ok], dev[ok]
+                v_best[k] = va.detach()[ok]
+                found[act] |= ok
+                real = feas & (obj > ref_obj[act] * (1 + s.rtol))
+                ref_obj[act[real]] = obj[real]
+                since[act] = torch.where(real, 0, since[act] + 1)
             if step == s.steps:
                 break
-            (g,) = torch.autograd.grad(loss, v)
+            (g,) = torch.autograd.grad(loss, va)
             with torch.no_grad():
-                v.sub_(s.lr * adam_direction(g, m1, m2, step + 1))
-                v.copy_(torch.maximum(torch.minimum(v, hi), lo))
+                e = torch.where(feas[:, None], (eta[act] * s.grow).clamp_max(s.lr),
+                                eta[act] * s.shrink)
+                eta[act] = e
+                start = torch.where(feas[:, None], va.detach(), v_best[act])
+                m1a, m2a = m1[act], m2[act]
+                step_dir = adam_direction(g, m1a, m2a, step + 1)
+                m1[act], m2[act] = m1a, m2a
+                v[act] = torch.maximum(torch.minimum(start - e * step_dir, hi[act]), lo[act])
+                if s.patience is not None:
+                    active &= since < s.patience
         lam = torch.where(found, lam / 2, lam * 10)
-    return best.detach(), best_dev, best_obj <= 0
+        v = v_best.clone()  # the next round starts from the best feasible iterate
+    return best.detach(), best_dev, best_obj <= 0, passes
 
 
 def make_decoys(
@@ -224,6 +271,7 @@ def make_decoys(
     scale = f0.abs().flatten(1).amax(1) if settings.relative else torch.ones(n, device=x.device)
     radius_of = (settings.radius * scale).to(x.dtype)
     deltas, devs, falls = [], [], []
+    passes = torch.zeros(n, dtype=torch.long, device=x.device)
     with _frozen(model):
         for rows in chunks(total, batch_size):
             rows = rows.to(x.device)
@@ -232,8 +280,8 @@ def make_decoys(
             keys = [(int(i), int(r % (2 * m))) for i, r in zip(sample, rows)]
             u = rand_rows(seed, keys, (c * patch * patch,), x.dtype, x.device)
             v0 = sign[:, None] * u * settings.init
-            d, dev, fb = solve_rows(model, module, x, f0, radius_of[sample], sample,
-                                    index_m[mask], sign, v0, settings)
+            d, dev, fb, used = solve_rows(model, module, x, f0, radius_of[sample], sample,
+                                          index_m[mask], sign, v0, settings)
             with torch.no_grad():  # the exact check on the kept decoys, in a fresh pass
                 xt = embed(x[sample], index_m[mask], x[sample].flatten(1).gather(
                     1, index_m[mask]) + d)
@@ -242,11 +290,12 @@ def make_decoys(
             d[bad], fb = 0.0, fb | bad
             dev[fb] = 0.0
             deltas.append(d), devs.append(dev), falls.append(fb)
+            passes.index_add_(0, sample, used + 1)  # + the exact re-check
     rows_all = torch.arange(total, device=x.device)
     return Decoys(
         delta=torch.cat(deltas), index=index_m[(rows_all % (2 * m)) // 2],
         deviation=torch.cat(devs), radius=radius_of.repeat_interleave(2 * m),
-        fallback=torch.cat(falls), n_masks=m,
+        fallback=torch.cat(falls), n_masks=m, passes=passes,
     )
 
 
@@ -266,3 +315,18 @@ def constant_decoys(
     if limits is not None:
         moved = moved.clamp(*limits)
     return moved - x_patch
+
+
+def mean_pixel_decoys(x: torch.Tensor, corners: torch.Tensor, patch: int) -> torch.Tensor:
+    """δ rows for the paper's "constant decoys" ablation as we read it: the patch of x
+    replaced by the image's mean pixel (per channel), no layer constraint. Both rows of a
+    mask's ± pair hold the same decoy, so the row layout matches the optimised decoys."""
+    n, c, h, w = x.shape
+    m = len(corners)
+    index_m = patch_index(corners, c, h, w, patch).to(x.device)
+    rows = torch.arange(n * 2 * m, device=x.device)
+    sample, mask = rows // (2 * m), (rows % (2 * m)) // 2
+    x_patch = x.flatten(1)[sample[:, None], index_m[mask]]
+    mean = x.mean((2, 3))  # N×C
+    per_channel = index_m[mask] // (h * w)  # the channel of every patch entry
+    return mean[sample[:, None], per_channel] - x_patch

@@ -41,36 +41,14 @@ from .decoys import (
     embed,
     layer_output,
     make_decoys,
+    mean_pixel_decoys,
     patch_grid,
     patch_index,
 )
+from .layers import traced_layer
 
 AGGREGATIONS = ("range", "per_mask", "mean")
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh)
-
-
-def default_layer(model: nn.Module) -> str:
-    """ℓ when ``layer=None``: the ``feature_layer`` the model declares
-    (:mod:`faithmap.core.modules`; the zoo's mnist_vgg and mnist_vgg_robust → ``features.9``,
-    the last max-pool; mnist_resnet and mnist_bottleneck → ``layers``, the last residual
-    stage; mnist_allconv → ``features.11``, the last ReLU before the 1×1 class conv);
-    otherwise the last top-level child of the model that contains a Conv2d (e.g. torchvision
-    resnet18 → ``layer4``, vgg16 → ``features``), or the activation right after it when that
-    child is a bare Conv2d."""
-    declared = feature_layer(model)
-    if declared is not None:
-        return declared
-    children = list(model.named_children())
-    with_conv = [i for i, (_, m) in enumerate(children)
-                 if any(isinstance(u, nn.Conv2d) for u in m.modules())]
-    if not with_conv:
-        raise ValueError("the model has no Conv2d module to pick a default layer from; "
-                         "pass layer=... (a module name from model.named_modules())")
-    i = with_conv[-1]
-    if (isinstance(children[i][1], nn.Conv2d) and i + 1 < len(children)
-            and isinstance(children[i + 1][1], _ACTIVATIONS)):
-        i += 1
-    return children[i][0]
+DECOY_KINDS = ("optimised", "mean_pixel", "constant")
 
 
 def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explainer:
@@ -97,14 +75,19 @@ def resolve_base(base: Any, model: nn.Module, options: dict[str, Any]) -> Explai
 class DANCE(Explainer):
     """Decoy-enhanced saliency around any base explainer (see module doc and docs/methods).
 
-    ``layer``: module name of ℓ (default :func:`default_layer`); ``patch``/``stride``: patch
-    side and step in pixels (stride defaults to ``patch``); ``max_masks`` keeps that many
-    patches, evenly spaced; ``radius``: the layer tolerance ε, relative to max|F_ℓ(x)|
-    (``relative_radius=False``: absolute); ``steps`` (Adam iterations per round) /
-    ``rounds`` / ``lr`` / ``lam``: solver; ``tau``: per-feature bound on |δ|; ``bounds``:
-    the input box, scalars or per channel (None: none); ``decoys="constant"`` (ablation):
-    x ± ``size`` on the patch, no optimisation. ``batch_size`` bounds the decoy rows per
-    chunk. Old names ``epsilon``, ``relative_epsilon``, ``input_range`` are deprecated.
+    ``layer``: module name of ℓ (default :func:`~faithmap.methods.dance.default_layer`: the
+    model's declared ``feature_layer``, else the last spatial feature map traced on the first
+    input); ``patch``/``stride``: patch side and step in pixels (stride defaults to
+    ``patch``); ``max_masks`` keeps that many patches, evenly spaced; ``radius``: the layer
+    tolerance ε, relative to max|F_ℓ(x)| (``relative_radius=False``: absolute); ``steps``
+    (most solver evaluations per round) / ``rounds`` / ``lr`` (largest step) / ``lam``: the
+    solver; ``patience``: a decoy stops after that many evaluations without a 0.1% gain
+    (None: run all ``steps``); ``tau``: per-feature bound on |δ|; ``bounds``: the input box,
+    scalars or per channel (None: none). ``decoys="mean_pixel"`` (the paper's constant-decoy
+    ablation): the patch set to the image's mean pixel; ``decoys="constant"`` (ours): x ±
+    ``size`` on the patch; neither is optimised. The paper's base is the signed gradient,
+    ``base_options={"abs": False}``. ``batch_size`` bounds the decoy rows per chunk. Old
+    names ``epsilon``, ``relative_epsilon``, ``input_range`` are deprecated.
     """
 
     @renamed_options(epsilon="radius", relative_epsilon="relative_radius",
@@ -114,7 +97,8 @@ class DANCE(Explainer):
         layer: str | nn.Module | None = None, patch: int = 3, stride: int | None = None,
         max_masks: int | None = None, aggregation: str = "range", decoys: str = "optimised",
         size: float = 0.1, radius: float = 1e-2, relative_radius: bool = True,
-        steps: int = 10, rounds: int = 2, lr: float = 0.1, lam: float = 1.0,
+        steps: int = 150, rounds: int = 1, lr: float = 0.1, lam: float = 1.0,
+        patience: int | None = 40,
         tau: float | None = None, bounds: BoundsLike | None = (0.0, 1.0),
         seed: SeedLike = 0, batch_size: int | None = DEFAULT_BATCH_SIZE,
     ) -> None:
@@ -124,17 +108,26 @@ class DANCE(Explainer):
         self.max_masks = None if max_masks is None else check_positive_int("max_masks", max_masks)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-        if decoys not in ("optimised", "constant"):
-            raise ValueError(f"decoys must be 'optimised' or 'constant', got {decoys!r}")
+        if decoys not in DECOY_KINDS:
+            raise ValueError(f"decoys must be one of {DECOY_KINDS}, got {decoys!r}")
+        if decoys == "mean_pixel" and aggregation == "per_mask":
+            raise ValueError("aggregation='per_mask' needs ± pairs; decoys='mean_pixel' gives "
+                             "one decoy per mask (its pair rows are equal)")
         if not radius > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
             raise ValueError("radius, lr, lam (and tau when given) must be > 0")
         check_positive_int("steps", steps), check_positive_int("rounds", rounds)
-        self.layer, _ = find_module(model, default_layer(model) if layer is None else layer)
+        if layer is None:  # the declared layer, or traced on the first input (per shape)
+            layer = feature_layer(model)
+        self.layer = None if layer is None else find_module(model, layer)[0]
+        self._traced: dict[tuple[int, ...], str] = {}
         self.base = resolve_base(base, model, dict(base_options or {}))
         self.spatial = bool(self.base.spatial)  # type: ignore[misc] - the base's map shape
         self.aggregation, self.decoy_kind, self.size = aggregation, decoys, size
         self.bounds = bounds
-        self.settings = DecoySettings(radius, relative_radius, steps, rounds, lr, lam, tau)
+        if patience is not None:
+            check_positive_int("patience", patience)
+        self.settings = DecoySettings(radius, relative_radius, steps, rounds, lr, lam, tau,
+                                      patience=patience)
         self.seed = seed
 
     def _settings(self, x: torch.Tensor) -> DecoySettings:
@@ -147,18 +140,18 @@ class DANCE(Explainer):
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         n = x.shape[0]
-        delta, rows_index, corners, deviation, fallback, radius = self._decoy_rows(x, target)
+        delta, rows_index, corners, deviation, fallback, radius, passes = \
+            self._decoy_rows(x, target)
         z = self._aggregate(x, target, delta, rows_index, corners)
         m = len(corners)
         per = 2 * m
         self.metadata.update(
-            layer=self.layer, n_masks=m, n_decoys=per,
+            layer=self._layer_name(x), n_masks=m, n_decoys=per,
             feasible_fraction=(1 - fallback.view(n, per).float().mean(1)).tolist(),
             n_fallback=fallback.view(n, per).sum(1).tolist(),
             mean_abs_delta=delta.abs().mean(1).view(n, per).mean(1).tolist(),
             layer_deviation=deviation.view(n, per).amax(1).tolist(), radius=radius.tolist(),
-            decoy_passes=per * ((self.settings.steps + 1) * self.settings.rounds + 1)
-            if self.decoy_kind == "optimised" else 0,
+            decoy_passes=passes.tolist(),
         )
         return z
 
@@ -175,8 +168,9 @@ class DANCE(Explainer):
         """δ on the patch per decoy row, the rows' flat patch indices, the corners, the
         measured layer deviation, the fallback flags and the radius ε per sample."""
         settings = self._settings(x)
-        model, module = self.model, find_module(self.model, self.layer)[1]
-        with torch.no_grad(), capture_output(module, self.layer) as cap:
+        name = self._layer_name(x)
+        model, module = self.model, find_module(self.model, name)[1]
+        with torch.no_grad(), capture_output(module, name) as cap:
             output = model(x)
         cap.output  # noqa: B018 - raises if the layer runs more or less than once
         target.scores(output)  # resolves a None target; checks class indices before the work
@@ -189,11 +183,24 @@ class DANCE(Explainer):
             d = make_decoys(model, module, x, corners, self.patch, settings,
                             base_seed(self.seed), self.batch_size)
             return (d.delta, rows_index, corners, d.deviation, d.fallback,
-                    d.radius.view(n, 2 * m)[:, 0])
-        delta = constant_decoys(x, corners, self.patch, self.size, settings.box)
+                    d.radius.view(n, 2 * m)[:, 0], d.passes)
+        if self.decoy_kind == "mean_pixel":
+            delta = mean_pixel_decoys(x, corners, self.patch)
+        else:
+            delta = constant_decoys(x, corners, self.patch, self.size, settings.box)
         deviation, radius = self._constant_deviation(x, module, delta, rows_index)
         fallback = deviation > radius.repeat_interleave(2 * m)
-        return delta, rows_index, corners, deviation, fallback, radius
+        passes = torch.full((n,), 2 * m, dtype=torch.long, device=x.device)  # the check
+        return delta, rows_index, corners, deviation, fallback, radius, passes
+
+    def _layer_name(self, x: torch.Tensor) -> str:
+        """ℓ's module name: given, declared, or traced on x (cached per input shape)."""
+        if self.layer is not None:
+            return self.layer
+        key = tuple(x.shape[1:])
+        if key not in self._traced:
+            self._traced[key] = traced_layer(self.model, x)
+        return self._traced[key]
 
     def _constant_deviation(self, x, module, delta, rows_index):  # noqa: ANN001, ANN202
         n, per = x.shape[0], delta.shape[0] // x.shape[0]
