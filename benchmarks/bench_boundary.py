@@ -11,6 +11,14 @@ the same batch, timed in the same run, so they survive machine contention. The s
 is BIG's first call (search + 50 IG steps) minus its second call (a cache hit: IG only).
 
     python benchmarks/bench_boundary.py [--size 64] [--batch 16] [--compare-early-stop]
+
+``--engines`` (issue 18) instead compares the search engines of ``find_boundary`` side by
+side — ``engine="sweep"`` (PGD sweep + CW + bisection) and ``engine="fmn"`` (Fast
+Minimum-Norm + bisection) — on every zoo MNIST model (real test digits) and on resnet18:
+median and mean boundary distance, found rate, forward+backward rows per sample, wall time,
+and the share of samples where FMN's point is at most as far as the sweep's.
+
+    python benchmarks/bench_boundary.py --engines [--batch 16] [--norm l2] [--targeted]
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from faithmap.attacks import find_boundary
 from faithmap.evaluation.throughput import device_name, timed, timed_call
 
 REFERENCE_PASSES = 7 * 40 + 100
-
+ZOO = ("mnist_allconv", "mnist_vgg", "mnist_resnet", "mnist_bottleneck", "mnist_vgg_robust")
 
 
 
@@ -72,6 +80,53 @@ def run_case(name: str, model, x, device: str, batch_size: int, compare: bool) -
     return rows
 
 
+def engine_cases(size: int, batch: int, device: str):
+    """(name, model, x) for the engine comparison: the zoo models on spread test digits and
+    resnet18 (random weights) on uniform noise at size²."""
+    images, _ = fm.data.load("mnist", split="test")
+    x = images[torch.linspace(0, len(images) - 1, batch).long()].to(device)
+    for name in ZOO:
+        yield name, fm.zoo.load(name).to(device), x
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval().to(device)
+    xr = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
+    yield f"resnet18 random 3×{size}²", model, xr.to(device)
+
+
+def compare_engines(args) -> None:
+    """The --engines table (module doc)."""
+    dev = args.device
+    print(f"# find_boundary engines side by side, batch {args.batch}, norm {args.norm}, {dev} "
+          f"({device_name(dev)}), torch {torch.__version__}"
+          + (", targets: the second most likely class" if args.targeted else ""))
+    print("| model | engine | fwd+bwd rows / sample | fwd-only rows / sample | time (s) | "
+          "found rate | median distance | mean distance | fmn ≤ sweep (share of samples) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, model, x in engine_cases(args.size, args.batch, dev):
+        target = None
+        if args.targeted:
+            with torch.no_grad():
+                target = model(x).topk(2, dim=1).indices[:, 1]
+        out = {}
+        for engine in ("sweep", "fmn"):
+            kw = {"norm": args.norm, "batch_size": args.batch_size, "engine": engine}
+            t, b = timed_call(
+                lambda m=model, x=x, y=target, kw=kw: find_boundary(m, x, y, **kw), dev)
+            out[engine] = b
+            d = b.distances[b.found]
+            med = d.median().item() if len(d) else float("nan")
+            mean = d.mean().item() if len(d) else float("nan")
+            share = ""
+            if engine == "fmn":
+                s = out["sweep"]
+                ok = b.found & (~s.found | (b.distances <= s.distances * (1 + 1e-6)))
+                share = f"{ok.float().mean():.2f}"
+            n = len(x)
+            print(f"| {name} | {engine} | {b.forward_backward / n:.1f} | {b.forward / n:.1f} | "
+                  f"{t:.1f} | {b.found_rate:.3f} | {med:.3f} | {mean:.3f} | {share} |",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=64, help="resnet18 input side")
@@ -80,7 +135,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compare-early-stop", action="store_true",
                         help="also run the PGD sweep with and without early stop")
+    parser.add_argument("--engines", action="store_true",
+                        help="compare engine='sweep' and engine='fmn' on the zoo and resnet18")
+    parser.add_argument("--norm", default="l2", help="norm of the --engines comparison")
+    parser.add_argument("--targeted", action="store_true",
+                        help="--engines: target the second most likely class")
     args = parser.parse_args()
+    if args.engines:
+        compare_engines(args)
+        return
     dev = args.device
     print(f"# boundary search (defaults) + BIG (50 steps), batch {args.batch}, {dev} "
           f"({device_name(dev)}), torch {torch.__version__}, chunk {args.batch_size} rows; "

@@ -15,6 +15,10 @@ uses the margin max_{j≠y} f_j − f_y, and "flips" means "reaches y"):
    one batched attack; per sample the first adversarial iterate at the smallest flipping
    radius.
 2. CW-L2 (:mod:`.cw`, L2 only by default): replaces the PGD point when closer (in ``norm``).
+With ``engine="fmn"`` steps 1–2 are replaced by the Fast Minimum-Norm attack
+(:mod:`.fmn`; Pintor et al., NeurIPS 2021: ≤ ``fmn_steps`` forward+backward passes per
+sample, early stop per row), the bisection of step 3 is kept.
+
 3. Bisection on the segment x → x' (``refine_steps`` gradient-free forward passes, not in
    the reference pipeline): x' ← x + t(x' − x) with the smallest t ∈ (0, 1] found that still
    flips the label, so x' lies on the boundary (to 2^−refine_steps of the segment), inside
@@ -40,18 +44,21 @@ from torch import nn
 from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.deprecation import renamed_attribute, renamed_options, warn_renamed
 from ..core.errors import FaithmapError, InvalidInputError, TargetError
-from ..core.geometry import BoundsLike, Box, as_box, check_norm, norm_of
+from ..core.geometry import BoundsLike, Box, as_box, check_norm, clip_to_box, norm_of
 from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed
 from ..core.targets import TargetLike
 from ..core.validation import check_non_negative_int, check_positive_int
 from .cw import cw_l2
+from .fmn import fmn
 from .pgd import pgd_sweep
 
 RadiusLike = float | Sequence[float] | torch.Tensor
 REFERENCE_RADII_L2 = (36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1)
 REFERENCE_RADII_LINF = tuple(v / 255 for v in (1, 2, 4, 8, 16, 32, 64))
 REFERENCE_EPS_L2, REFERENCE_EPS_LINF = REFERENCE_RADII_L2, REFERENCE_RADII_LINF  # old names
+ENGINES = ("sweep", "fmn")
+FMN_DEFAULTS = {"fmn_steps": 100, "fmn_alpha": None, "fmn_gamma": 0.05, "fmn_patience": 20}
 
 
 @dataclass
@@ -142,6 +149,8 @@ def find_boundary(
     cw_c: float = 1.0, refine_steps: int = 10, bounds: BoundsLike | None = (0.0, 1.0),
     random_start: bool = True, early_stop: bool = True, seed: SeedLike = 0,
     batch_size: int | None = DEFAULT_BATCH_SIZE, start: torch.Tensor | None = None,
+    engine: str = "sweep", fmn_steps: int | None = None, fmn_alpha: float | None = None,
+    fmn_gamma: float | None = None, fmn_patience: int | None = None,
 ) -> Boundary:
     """The closest point x' to each sample of ``x`` on the decision boundary of ``target``
     (default: the predicted class), in ``norm`` and inside ``bounds``: where x is predicted
@@ -152,7 +161,16 @@ def find_boundary(
     ``eps`` is its deprecated name). ``cw_steps``: CW-L2 iterations (default 100 for
     ``norm="l2"``, 0 for ``"linf"``). ``start``: one point per sample (N×C×H×W, inside
     ``bounds``) to start PGD and CW from instead of the random start and x (e.g. an IG
-    baseline). ``batch_size``: rows per forward+backward chunk (None: one chunk). Starts with
+    baseline). ``engine``: ``"sweep"`` (PGD sweep + CW, the default) or ``"fmn"`` (Fast
+    Minimum-Norm, :func:`.fmn.fmn`, module doc; ``radius``, ``steps``, ``step_scale``,
+    ``cw_*`` and ``random_start`` are then unused, ``radius`` must stay None). FMN options
+    (``engine="fmn"`` only): ``fmn_steps`` (default 100 forward+backward passes per sample
+    at most), ``fmn_alpha`` (initial step in box widths; None: 1 for L2, 10 for L∞),
+    ``fmn_gamma`` (initial ε factor, 0.05), ``fmn_patience`` (a found row stops after this
+    many steps without shrinking its distance by 0.1%, default 20; ``early_stop=False``
+    runs all steps); with ``start``, a row whose start is already on the other side starts
+    FMN from the bisection point between x and it. ``batch_size``: rows per
+    forward+backward chunk (None: one chunk). Starts with
     :func:`~faithmap.core.prelude.guarded_call`: inputs are validated and cast to the model's
     dtype, and the model is left unchanged.
     """
@@ -165,8 +183,11 @@ def find_boundary(
         if not step_scale > 0 or not cw_lr > 0 or not cw_c > 0:
             raise ValueError("step_scale, cw_lr and cw_c must be > 0")
         check_batch_size(batch_size)
+        fmn_opts = _check_engine(engine, radius, fmn_steps=fmn_steps, fmn_alpha=fmn_alpha,
+                                 fmn_gamma=fmn_gamma, fmn_patience=fmn_patience)
         box = as_box(bounds, x)
-        radii = default_radii(x, norm, box) if radius is None else check_radii(radius)
+        radii = (_fmn_radii(x, norm, box) if engine == "fmn" else
+                 default_radii(x, norm, box) if radius is None else check_radii(radius))
         seed_int = base_seed(seed)
         n = x.shape[0]
         if resolved.fn is not None:
@@ -184,7 +205,11 @@ def find_boundary(
         found_radius = torch.full((n,), math.nan, dtype=torch.float64)
         attack = ["none"] * n
         fb, fwd = 0, n
-        for mode in (False, True):
+        if engine == "fmn":
+            points, dist, attack, fb, fwd = _fmn_engine(
+                model, x, y, targeted, norm, box, fmn_opts, early_stop, refine_steps,
+                batch_size, start, fwd)
+        for mode in ((False, True) if engine == "sweep" else ()):
             todo = torch.nonzero(targeted == mode).flatten()
             if len(todo) == 0:
                 continue
@@ -228,7 +253,76 @@ def find_boundary(
                     {"norm": norm, "radius": radii.tolist(), "steps": steps,
                      "step_scale": step_scale, "cw_steps": cw_steps, "cw_lr": cw_lr,
                      "cw_c": cw_c, "refine_steps": refine_steps, "random_start": random_start,
-                     "seed": seed_int, "start": start is not None}, targeted)
+                     "seed": seed_int, "start": start is not None, "engine": engine,
+                     **fmn_opts}, targeted)
+
+
+def _check_engine(engine: object, radius: object, **opts: object) -> dict:
+    """The FMN options (defaults filled in) for ``engine="fmn"``, {} for the sweep."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    given = sorted(k for k, v in opts.items() if v is not None)
+    if engine == "sweep":
+        if given:
+            raise ValueError(f"{', '.join(given)} need engine='fmn'")
+        return {}
+    if radius is not None:
+        raise ValueError("radius is a sweep option; engine='fmn' searches every radius itself")
+    out = {k: FMN_DEFAULTS[k] if opts[k] is None else opts[k] for k in FMN_DEFAULTS}
+    check_positive_int("fmn_steps", out["fmn_steps"])
+    check_positive_int("fmn_patience", out["fmn_patience"])
+    if out["fmn_alpha"] is not None and not out["fmn_alpha"] > 0:
+        raise ValueError(f"fmn_alpha must be > 0, got {out['fmn_alpha']!r}")
+    if not 0 < out["fmn_gamma"] < 1:
+        raise ValueError(f"fmn_gamma must lie in (0, 1), got {out['fmn_gamma']!r}")
+    return out
+
+
+def _fmn_radii(x: torch.Tensor, norm: str, box: Box) -> torch.Tensor:
+    """FMN's largest radius: the distance to the box's farthest corner (inf without box)."""
+    if box is None:
+        return torch.tensor([math.inf], dtype=torch.float64)
+    far = norm_of(torch.maximum(x - box[0], box[1] - x), norm)
+    return far.max().to(torch.float64).cpu().view(1)
+
+
+def _fmn_engine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: torch.Tensor,
+                norm: str, box: Box, opts: dict, early_stop: bool, refine_steps: int,
+                batch_size: int | None, start: torch.Tensor | None,
+                fwd: int) -> tuple[torch.Tensor, torch.Tensor, list[str], int, int]:
+    """FMN on all rows at once (targeted ones reach y), then the bisection per mode.
+    Returns points, distances (inf where none), attack names and the pass counts."""
+    n = x.shape[0]
+    if start is not None:  # FMN's warm start: the boundary between x and an adversarial start
+        start = clip_to_box(start, box)
+        with torch.no_grad():
+            pred = map_rows(n, batch_size, lambda r: model(start[r.to(x.device)]).argmax(1))
+        fwd += n
+        pred = pred.to(x.device)
+        adv = torch.where(targeted, pred == y, pred != y)
+        warm = start.clone()
+        for mode in (False, True):
+            rows = torch.nonzero(targeted == mode).flatten()
+            if len(rows) and refine_steps:
+                warm[rows] = _bisect(model, x[rows], y[rows], start[rows], adv[rows],
+                                     refine_steps, batch_size, mode)
+                fwd += refine_steps * int(adv[rows].sum())
+        start = warm
+    res = fmn(model, x, y, norm=norm, steps=opts["fmn_steps"], alpha=opts["fmn_alpha"],
+              gamma=opts["fmn_gamma"], box=box, targeted=targeted, early_stop=early_stop,
+              patience=opts["fmn_patience"], batch_size=batch_size, start=start)
+    fb, fwd = res.forward_backward, fwd + res.forward
+    points, ok = res.points, res.found
+    if refine_steps:
+        for mode in (False, True):
+            rows = torch.nonzero(targeted == mode).flatten()
+            if len(rows):
+                points[rows] = _bisect(model, x[rows], y[rows], points[rows], ok[rows],
+                                       refine_steps, batch_size, mode)
+        fwd += refine_steps * int(ok.sum())
+    dist = torch.where(ok, norm_of(points - x, norm), math.inf)
+    attack = ["fmn" if bool(f) else "none" for f in ok.cpu()]
+    return points, dist, attack, fb, fwd
 
 
 def _check_start(start: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -265,3 +359,31 @@ def _bisect(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tenso
     out = adv.clone()
     out[idx] = xs + hi.view(-1, 1, 1, 1) * d
     return out
+
+
+def search_passes(x_shape: Sequence[int], *, norm: str = "l2", radius: RadiusLike | None = None,
+                  steps: int = 40, cw_steps: int | None = None, refine_steps: int = 10,
+                  engine: str = "sweep", fmn_steps: int | None = None,
+                  start: torch.Tensor | None = None, **_: object) -> tuple[int, int]:
+    """Upper bounds on the (forward, backward) rows per sample that :func:`find_boundary`
+    with these settings runs on inputs of ``x_shape`` (N×C×H×W), before it runs: one
+    forward at x, then the sweep's R radii × (``steps`` forward+backward + 1 forward) and
+    CW's ``cw_steps`` forward+backward + 1 forward (``engine="fmn"``: ``fmn_steps``
+    forward+backward + 1 forward, + 2 forwards and a bisection for a warm ``start``), then
+    ``refine_steps`` bisection forwards and one forward at x'. Early stopping (a flipped
+    row, a smaller flipping radius, FMN's patience) only lowers it. The default radii's
+    count depends only on C·H·W and ``norm`` (module doc)."""
+    norm = check_norm(norm)
+    refine = int(refine_steps)
+    if engine == "fmn":
+        fs = FMN_DEFAULTS["fmn_steps"] if fmn_steps is None else int(fmn_steps)
+        warm = 0 if start is None else 2 + refine
+        return 1 + warm + fs + 1 + refine + 1, fs
+    if radius is None:
+        radii = default_radii(torch.zeros((1, *[int(s) for s in x_shape[1:]])), norm, None)
+    else:
+        radii = check_radii(radius)
+    cw = (100 if norm == "l2" else 0) if cw_steps is None else int(cw_steps)
+    r = len(radii)
+    forward = 1 + r * (steps + 1) + (cw + 1 if cw > 0 else 0) + refine + 1
+    return forward, r * steps + cw

@@ -29,6 +29,30 @@ def count_passes(model, x, method: str, options: dict) -> tuple[float, float]:
     return counts["forward"] / len(x), counts["backward"] / len(x)
 
 
+def declared_passes(model, x, method: str, options: dict) -> dict:
+    """The passes per sample ``method`` declares for ``x`` before it runs
+    (``Explainer.cost``, for the predicted class): ``declared_forward_per_sample``,
+    ``declared_backward_per_sample``, ``declared_exact`` (False: an upper bound); None
+    values where the method declares none."""
+    from ..core.registry import get_explainer
+
+    opts = dict(options)
+    if method in ("bsm", "big", "boundary_smoothgrad"):
+        opts.setdefault("cache", False)  # as count_passes
+    cost = get_explainer(model, method, **opts).cost(tuple(x.shape), None)
+    return {"declared_forward_per_sample": None if cost is None else cost.forward,
+            "declared_backward_per_sample": None if cost is None else cost.backward,
+            "declared_exact": None if cost is None else cost.exact}
+
+
+def declared_text(row: dict) -> str:
+    """``F / B`` or ``≤ F / ≤ B`` (an upper bound), ``?`` when not declared."""
+    if row.get("declared_forward_per_sample") is None:
+        return "?"
+    le = "" if row["declared_exact"] else "≤ "
+    return f"{le}{row['declared_forward_per_sample']} / {le}{row['declared_backward_per_sample']}"
+
+
 def image_count(images: int | None, batch: int | None) -> int:
     """``--images``, or the deprecated ``--batch`` (with a warning); 8 when neither."""
     if batch is None:
@@ -61,8 +85,9 @@ def image_count(images: int | None, batch: int | None) -> int:
 def bench(model_spec, weights, methods, size, images, batch, repeats, device, method_opts,
           out_file) -> None:
     """Per-method throughput: seconds per call, samples/s and the forward and backward passes
-    per sample, counted by hooks on the model (the time ratio to one plain forward+backward
-    is in the --out JSON as cost_in_fwd_bwd)."""
+    per sample, counted by hooks on the model, beside the passes each method declares before
+    it runs ("≤": an upper bound; the time ratio to one plain forward+backward is in the
+    --out JSON as cost_in_fwd_bwd)."""
     import torch
 
     from ..core.registry import available_methods
@@ -83,6 +108,7 @@ def bench(model_spec, weights, methods, size, images, batch, repeats, device, me
             if "error" not in r:
                 r["forward_per_sample"], r["backward_per_sample"] = count_passes(
                     model, x, r["method"], scoped.get(r["method"], {}))
+                r.update(declared_passes(model, x, r["method"], scoped.get(r["method"], {})))
     except click.ClickException:
         raise
     except (ValueError, TypeError, OSError, ImportError, RuntimeError) as exc:
@@ -90,12 +116,13 @@ def bench(model_spec, weights, methods, size, images, batch, repeats, device, me
     click.echo(f"# {model_spec}, {side}², batch {count}, {device_name(dev)}, "
                f"torch {torch.__version__}")
     click.echo("| method | s / call | samples/s | forward passes / sample | "
-               "backward passes / sample |")
-    click.echo("|---|---:|---:|---:|---:|")
+               "backward passes / sample | declared forward / backward |")
+    click.echo("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        click.echo(f"| {r['method']} | " + (f"failed: {r['error']} | | | |" if "error" in r else
-                   f"{r['seconds']:.4f} | {r['samples_per_s']:.1f} | "
-                   f"{r['forward_per_sample']:g} | {r['backward_per_sample']:g} |"))
+        click.echo(f"| {r['method']} | " + (f"failed: {r['error']} | | | | |" if "error" in r
+                   else f"{r['seconds']:.4f} | {r['samples_per_s']:.1f} | "
+                   f"{r['forward_per_sample']:g} | {r['backward_per_sample']:g} | "
+                   f"{declared_text(r)} |"))
     if out_file:
         from ..core.files import atomic_write_bytes
 

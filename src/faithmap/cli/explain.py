@@ -98,16 +98,33 @@ def _previous(out: Path) -> dict[str, Any]:
         return {}
 
 
-def _declared_rows(explainer) -> int | None:
-    """Rows per sample the explainer declares (``rows_per_sample`` overridden), else None."""
-    from ..core.explainer import Explainer
-
-    if type(explainer).rows_per_sample is Explainer.rows_per_sample:
-        return None
+def declared_cost(explainer, shapes: list[tuple[int, ...]], target) -> tuple[Any, int, int]:
+    """What the explainer declares before the run (``Explainer.cost``) for batches of
+    ``shapes``: (the Cost per image of the first batch, forward and backward passes of the
+    whole run); (None, 0, 0) where it does not declare one."""
+    cost = getattr(explainer, "cost", None)
+    if cost is None or not shapes:
+        return None, 0, 0
     try:
-        return int(explainer.rows_per_sample())
-    except Exception:  # noqa: BLE001 - an estimate only
-        return None
+        costs = [cost(shape, target) for shape in shapes]
+    except Exception:  # noqa: BLE001 - an estimate only: measured on the first batch instead
+        return None, 0, 0
+    if any(c is None for c in costs):
+        return None, 0, 0
+    forward = sum(c.forward * shape[0] for c, shape in zip(costs, shapes))
+    backward = sum(c.backward * shape[0] for c, shape in zip(costs, shapes))
+    return costs[0], forward, backward
+
+
+def cost_line(method: str, cost, images: int, forward: int, backward: int) -> str:
+    """``METHOD: [at most] F forward + B backward pass(es) per image (exact | an upper bound);
+    N image(s) → [at most] T passes (F' forward)``."""
+    how = "exact" if cost.exact else "an upper bound"
+    if cost.basis:
+        how += f", from {cost.basis}"
+    bound = "" if cost.exact else "at most "
+    return (f"{method}: {cost.text(' per image')} ({how}); {images} image(s) → "
+            f"{bound}{forward + backward:,} passes ({forward:,} forward)")
 
 
 def _prepare(model_spec, weights, method, target, size, batch_size, device, options,
@@ -236,18 +253,21 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, images_p
                    "failed": [{"image": p, "error": e} for p, e in failures]}
         atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
 
-    per_sample = _declared_rows(explainer)
-    here = ray_address is None
-    if here and todo:
-        if per_sample is not None:
-            click.echo(f"{method}: {per_sample} forward pass(es) per image "
-                       f"(rows_per_sample); {len(todo)} image(s) → "
-                       f"{per_sample * len(todo)} passes", err=True)
-        else:
+    shapes = [(len(rows), loaded.channels, size, size)
+              for rows in chunks(len(todo), images_per_batch)]
+    cost, total_forward, total_backward = declared_cost(explainer, shapes, target)
+    per_sample = None if cost is None else cost.forward
+    if todo:  # before the first batch is read or computed
+        if cost is not None:
+            click.echo(cost_line(method, cost, len(todo), total_forward, total_backward),
+                       err=True)
+        elif ray_address is None:
             click.echo(f"{method}: passes per image not declared by the method; measured on "
                        "the first batch (the bar counts passes until then)", err=True)
-    progress = tqdm(total=per_sample * len(todo) if here and per_sample else None,
-                    desc=method, unit="pass" if here else "img", file=sys.stderr,
+    here = ray_address is None
+    by_pass = here and (cost is None or total_forward > 0)  # SRD with a target: by image
+    progress = tqdm(total=(total_forward or None) if by_pass else len(todo),
+                    desc=method, unit="pass" if by_pass else "img", file=sys.stderr,
                     dynamic_ncols=True, miniters=1)
     images_done = [0]
 
@@ -273,7 +293,7 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, images_p
         nonlocal per_sample
         for kept, x in batches():
             try:
-                with counting_passes(model, progress.update) as counts:
+                with counting_passes(model, progress.update if by_pass else None) as counts:
                     attr = explainer(x.to(dev), target)
                 with torch.no_grad():
                     probs = model(x.to(dev)).softmax(dim=1)
@@ -316,7 +336,7 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, images_p
                         "probability": float(probs[i, predicted]),
                     })
             images_done[0] += len(kept)
-            if not here:
+            if not by_pass:
                 progress.update(len(kept))
             progress.set_postfix_str(f"{images_done[0]}/{len(todo)} img")
             write_summary(complete=False)  # a re-run after a crash resumes from here
@@ -326,6 +346,9 @@ def explain(inputs, model_spec, weights, method, target, out_dir, size, images_p
         click.echo(f"\ninterrupted: {len(records)} image(s) done, kept in {out}/; run the same "
                    "command again to continue", err=True)
         sys.exit(130)
+    if by_pass and cost is not None and not cost.exact:
+        progress.total = progress.n  # an upper bound: the run took fewer passes
+        progress.refresh()
     progress.close()
     write_summary(complete=not failures)
     click.echo(f"explained {len(records)} image(s) with {method}; outputs in {out}/")

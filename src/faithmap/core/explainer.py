@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
+from .cost import Cost, check_shape, predicted
 from .prelude import guarded_call
 from .targets import Target, TargetLike
 
@@ -92,6 +93,21 @@ class Explainer:
     def rows_per_sample(self) -> int:
         """Rows through the model per sample of one call (quadrature points, noise draws)."""
         return 1
+
+    def cost(self, x_shape: tuple[int, ...], target: TargetLike = None) -> Cost | None:
+        """Passes per sample that one call on inputs of ``x_shape`` (N×C×H×W) for
+        ``target`` will run, declared before it runs (:class:`~faithmap.core.cost.Cost`:
+        forward and backward rows through the model, exact or an upper bound); None where
+        the method cannot know it beforehand.
+
+        Default, from :meth:`rows_per_sample`: one forward + one backward pass per row, plus
+        the gradient-free forward pass :meth:`map_samples` spends on a ``None`` target when
+        the samples span several chunks. Methods whose cost differs override it.
+        """
+        n = check_shape(x_shape)[0]
+        rows = int(self.rows_per_sample())
+        resolve = predicted(target) and self.batch_size is not None and self.batch_size < n
+        return Cost(rows + int(resolve), rows, basis="rows_per_sample")
 
     def map_samples(
         self,

@@ -47,3 +47,45 @@ def quadrature(method: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         return i / (n - 1), w
     offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[name]
     return (i + offset) / n, torch.full((n,), 1.0 / n, dtype=torch.float64)
+
+
+AUTO = "auto"
+
+
+def check_steps(n_steps: int | str, tolerance: float, max_steps: int) -> int | str:
+    """Validate IG's step options: a positive int, or ``"auto"`` with 0 < ``tolerance`` and
+    ``max_steps`` >= 2 (the two end points of the path)."""
+    if isinstance(n_steps, str):
+        if n_steps != AUTO:
+            raise ValueError(f"n_steps must be a positive int or {AUTO!r}, got {n_steps!r}")
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
+                tolerance > 0 and np.isfinite(tolerance)):
+            raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
+        if check_positive_int("max_steps", max_steps) < 2:
+            raise ValueError(f"max_steps must be >= 2 (the path's end points), got {max_steps}")
+        return n_steps
+    return check_positive_int("n_steps", n_steps)
+
+
+def trapezoid_weights(points: torch.Tensor) -> torch.Tensor:
+    """Composite trapezoid weights on sorted points 0 = α_0 < … < α_m = 1 (non-uniform) with
+    no slope at α_0: w_j = (α_{j+1} − α_{j−1}) / 2 for 0 < j < m, w_m = (1 − α_{m−1}) / 2,
+    and the first interval [0, α_1] takes the slope at α_1 (one-sided: at the baseline a
+    ReLU network's gradient is often degenerate, e.g. 0 at the all-zeros input). Returns the
+    m weights of α_1..α_m; Σ w = 1."""
+    h = points[1:] - points[:-1]
+    w = torch.zeros_like(points)
+    w[:-1] += h / 2
+    w[1:] += h / 2
+    w[1] += w[0]
+    return w[1:]
+
+
+def interval_errors(points: torch.Tensor, slopes: torch.Tensor,
+                    values: torch.Tensor) -> torch.Tensor:
+    """Completeness error of :func:`trapezoid_weights`' rule on each interval of a path with
+    values F(α_0..α_m) and slopes F'(α_1..α_m): e_j = h_j (F'_j + F'_{j+1}) / 2 −
+    (F_{j+1} − F_j), with F'_0 := F'_1; Σ_j e_j = Σ_j w_j F'_j − (F(1) − F(0))."""
+    h = points[1:] - points[:-1]
+    s = torch.cat([slopes[:1], slopes])
+    return h * (s[1:] + s[:-1]) / 2 - (values[1:] - values[:-1])

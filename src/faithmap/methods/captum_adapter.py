@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.cost import Cost, check_shape, predicted
 from ..core.explainer import Explainer
 from ..core.layers import find_module
 from ..core.registry import METHODS
@@ -66,6 +67,13 @@ def _is_layer_method(cls: type) -> bool:
     return issubclass(cls, LayerAttribution)
 
 
+#: Captum classes whose passes per sample are known: one forward + one backward ...
+_ONE_GRADIENT = ("Saliency", "InputXGradient", "GuidedBackprop", "Deconvolution",
+                 "LayerGradCam", "LayerGradientXActivation")
+#: ... or ``n_steps`` of each (Captum's default 50).
+_N_STEPS = ("IntegratedGradients", "LayerIntegratedGradients")
+
+
 class CaptumExplainer(Explainer):
     """A Captum attribution class behind faithmap's explainer contract."""
 
@@ -86,6 +94,25 @@ class CaptumExplainer(Explainer):
         ).parameters:
             self.attribute_kwargs.setdefault("internal_batch_size", batch_size)
         self.spatial = _is_layer_method(self.captum_class)  # type: ignore[misc] - per instance
+
+    def cost(self, x_shape, target=None) -> Cost | None:
+        """Exact, for the Captum classes whose passes are known from their options: one
+        forward + one backward (Saliency, InputXGradient, GuidedBackprop, Deconvolution,
+        LayerGradCam, LayerGradientXActivation) or ``n_steps`` of each (IntegratedGradients,
+        LayerIntegratedGradients; + 2 forwards with ``return_convergence_delta``), + 1
+        forward for a ``None`` target; None (not known beforehand) for the others."""
+        check_shape(x_shape)
+        name = self.captum_class.__name__
+        if not self.captum_class.__module__.startswith("captum"):
+            return None
+        resolve = int(predicted(target))
+        if name in _ONE_GRADIENT:
+            return Cost(1 + resolve, 1)
+        if name in _N_STEPS:
+            steps = int(self.attribute_kwargs.get("n_steps", 50))
+            delta = 2 * int(bool(self.attribute_kwargs.get("return_convergence_delta", False)))
+            return Cost(steps + delta + resolve, steps)
+        return None
 
     def _build(self, forward: nn.Module) -> Any:
         args: list[Any] = [forward]

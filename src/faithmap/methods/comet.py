@@ -27,6 +27,7 @@ from ..comet.model import ComprehensiveAttributionModel
 from ..comet.objective import select
 from ..comet.training import fingerprint
 from ..core.batching import DEFAULT_BATCH_SIZE, chunks
+from ..core.cost import Cost
 from ..core.errors import InvalidInputError
 from ..core.explainer import Explainer
 from ..core.registry import register
@@ -67,6 +68,11 @@ class COMETExplainer(Explainer):
         method list of ``fm.evaluate`` leaves ``comet`` out for any other model)."""
         config = ComprehensiveAttributionModel.load(checkpoint).config
         return fingerprint(model) == config.get("detector")
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """Exact, forward only: one gradient-free forward of the model (the target check) and
+        one of COMET's selector and predictor (``Cost.other``); no backward pass."""
+        return Cost(1, 0, other={"COMET selector+predictor forward": 1})
 
     def _channels(self, x: torch.Tensor) -> torch.Tensor:
         want, have = self.comet.config["in_channels"], x.shape[1]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.cost import Cost, check_shape, predicted
 from ..core.explainer import Explainer
 from ..core.layers import capture_output, find_module, last_module_of_type
 from ..core.registry import register
@@ -113,6 +114,16 @@ class GradCAM(Explainer):
             raise ValueError(f"interpolate must be one of {_MODES}, got {interpolate!r}")
         self.relu = relu
         self.interpolate = interpolate
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """One forward + one backward (to the layer) per sample, + 1 forward for a ``None``
+        target over several chunks (:meth:`map_samples`); on a token model's first call
+        also one forward of the first sample to choose the layer (an upper bound then,
+        exact for one sample)."""
+        n = check_shape(x_shape)[0]
+        resolve = predicted(target) and self.batch_size is not None and self.batch_size < n
+        probe = self._candidate is not None
+        return Cost(1 + int(resolve) + int(probe), 1, exact=not probe or n == 1)
 
     def _choose_layer(self, x: torch.Tensor) -> None:
         """On the first call: take the candidate block when its output is tokens (N×T×D, or

@@ -36,6 +36,7 @@ from torch import nn
 
 from ..core.autograd import input_gradient
 from ..core.batching import DEFAULT_BATCH_SIZE, map_rows, sum_rows
+from ..core.cost import Cost, predicted
 from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
 from ..core.geometry import BoundsLike, Box, as_box, clip_to_box, norm_of, project
@@ -155,6 +156,13 @@ class NeFLAG(Explainer):
         self.bounds, self.seed, self.keep_points = bounds, seed, keep_points
 
     n_points = renamed_attribute("n_points", "n_samples")
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """Exact: T + n forward+backward passes per sample (``sampling="descent"``:
+        n·(T + 1)), + 1 forward for a ``None`` target."""
+        t, n = self.steps, self.n_samples
+        rows = t + n if self.sampling == "stratified" else n * (t + 1)
+        return Cost(rows + int(predicted(target)), rows)
 
     def radii(self, x: torch.Tensor, box: Box) -> torch.Tensor:
         """ε per sample (see the class doc for the default)."""

@@ -32,6 +32,7 @@ from torch import nn
 
 from ..core.autograd import input_gradient
 from ..core.batching import DEFAULT_BATCH_SIZE
+from ..core.cost import Cost, check_shape, predicted
 from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
 from ..core.geometry import BoundsLike, Box, as_box
@@ -180,6 +181,13 @@ class ZennitExplainer(Explainer):
         self.composite_options = composite_options
 
     input_bounds = renamed_attribute("input_bounds", "bounds")
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """Exact: one forward and one rule-modified (LRP) backward per sample through a copy
+        of the model, + 1 forward for a ``None`` target over several chunks."""
+        n = check_shape(x_shape)[0]
+        resolve = predicted(target) and self.batch_size is not None and self.batch_size < n
+        return Cost(1 + int(resolve), 1)
 
     def _composite(self, model: nn.Module, x: torch.Tensor) -> Any:
         if self.composite_instance is not None:

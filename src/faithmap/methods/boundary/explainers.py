@@ -30,18 +30,31 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...attacks.boundary import Boundary, BoundaryNotFoundError, check_radii, find_boundary
+from ...attacks.boundary import (
+    Boundary,
+    BoundaryNotFoundError,
+    check_radii,
+    find_boundary,
+    search_passes,
+)
 from ...core.autograd import input_gradient
 from ...core.batching import DEFAULT_BATCH_SIZE, map_rows
+from ...core.cost import Cost, check_shape, predicted
 from ...core.deprecation import renamed, renamed_attribute, renamed_options
 from ...core.errors import TargetError
 from ...core.explainer import Explainer
 from ...core.geometry import BoundsLike, check_norm
-from ...core.integration import normalise_method, quadrature
+from ...core.integration import AUTO, check_steps, normalise_method, quadrature
 from ...core.registry import register
 from ...core.seeding import SeedLike
 from ...core.targets import Target
-from ..gradients import Baseline, SmoothGrad, integrated_gradients, resolve_baseline
+from ..gradients import (
+    Baseline,
+    SmoothGrad,
+    adaptive_integrated_gradients,
+    integrated_gradients,
+    resolve_baseline,
+)
 from .cache import DEFAULT_CACHE, BoundaryCache
 
 
@@ -79,6 +92,13 @@ class BoundaryExplainer(Explainer):
         if not isinstance(cache, (bool, BoundaryCache)):
             raise TypeError(f"cache must be True, False or a BoundaryCache, got {cache!r}")
         self.cache = DEFAULT_CACHE if cache is True else (None if cache is False else cache)
+
+    def search_cost(self, x_shape: tuple[int, ...], target: object = None) -> Cost:
+        """The boundary search's passes per sample, an upper bound (early stopping and the
+        cache only lower it): :func:`~faithmap.attacks.boundary.search_passes`, + 1 forward
+        for a ``None`` target."""
+        forward, backward = search_passes(check_shape(x_shape), **self.search)
+        return Cost(forward + int(predicted(target)), backward, exact=False)
 
     def boundary(self, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, Boundary]:
         """x' for every sample (fallback where none was found) and the search record."""
@@ -159,6 +179,10 @@ class BoundarySaliency(BoundaryExplainer):
         g = map_rows(x.shape[0], self.batch_size, grad)
         return self._blank(g.abs() if self.abs else g, b)
 
+    def cost(self, x_shape, target=None) -> Cost:
+        """The search (an upper bound) + one forward+backward at x'."""
+        return self.search_cost(x_shape, target) + Cost(1, 1)
+
 
 @register("big")
 class BoundaryIntegratedGradients(BoundaryExplainer):
@@ -168,25 +192,43 @@ class BoundaryIntegratedGradients(BoundaryExplainer):
     ``boundary_gap`` = f_y(x) − f_y(x')."""
 
     @renamed_options(method="integration")
-    def __init__(self, model: nn.Module, *, n_steps: int = 50,
-                 integration: str = "gausslegendre", **options: Any) -> None:
+    def __init__(self, model: nn.Module, *, n_steps: int | str = 50,
+                 integration: str = "gausslegendre", tolerance: float = 1e-2,
+                 max_steps: int = 128, **options: Any) -> None:
         super().__init__(model, **options)
         self.integration = normalise_method(integration)
-        self.alphas, self.weights = quadrature(self.integration, n_steps)
-        self.n_steps = n_steps
+        self.n_steps = check_steps(n_steps, tolerance, max_steps)  # "auto": IG's rule
+        self.tolerance, self.max_steps = float(tolerance), max_steps
+        if n_steps != AUTO:
+            self.alphas, self.weights = quadrature(self.integration, n_steps)
 
     method = renamed_attribute("method", "integration")
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         xp, b = self.boundary(x, target)
-        attr = integrated_gradients(self.model, x, xp, target, self.alphas, self.weights,
-                                    self.batch_size)
+        if self.n_steps == AUTO:  # to a tolerance, as IntegratedGradients(n_steps="auto")
+            path = adaptive_integrated_gradients(self.model, x, xp, target, self.tolerance,
+                                                 self.max_steps, self.batch_size)
+            self.metadata.update(path.metadata())
+            attr = path.attribution
+        else:
+            attr = integrated_gradients(self.model, x, xp, target, self.alphas, self.weights,
+                                        self.batch_size)
         with torch.no_grad():
             gap = target.scores(self.model(x)) - target.scores(self.model(xp))
         attr = self._blank(attr, b)
         self.metadata["boundary_gap"] = self._blank(gap, b)
         self.metadata["convergence_delta"] = attr.flatten(1).sum(1) - self._blank(gap, b)
         return attr
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """The search (an upper bound) + the path integral (n_steps forward+backward) + two
+        forwards for the gap f_y(x) − f_y(x')."""
+        if self.n_steps == AUTO:  # at most max_steps (+ f_y(x') and the gap's two forwards)
+            return self.search_cost(x_shape, target) + Cost(
+                self.max_steps + 3, self.max_steps, exact=False)
+        steps = len(self.alphas)
+        return self.search_cost(x_shape, target) + Cost(steps + 2, steps)
 
 
 @register("boundary_smoothgrad")
@@ -205,3 +247,8 @@ class BoundarySmoothGrad(BoundaryExplainer):
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         xp, b = self.boundary(x, target)
         return self._blank(self.smoothgrad.attribute(xp, target), b)
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """The search (an upper bound) + n_samples forward+backward at x'."""
+        s = self.smoothgrad.n_samples
+        return self.search_cost(x_shape, target) + Cost(s, s)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ...core.batching import DEFAULT_BATCH_SIZE, chunks
+from ...core.cost import Cost, check_shape
 from ...core.deprecation import renamed_options
 from ...core.errors import InvalidInputError
 from ...core.explainer import Explainer
@@ -154,6 +155,34 @@ class DANCE(Explainer):
             decoy_passes=passes.tolist(),
         )
         return z
+
+    def cost(self, x_shape, target=None) -> Cost | None:
+        """Per sample: one forward at x (+ one on the first sample when the layer is traced
+        for a new input shape), the base method's cost on each of the 2M decoys (M masks ×
+        2 signs), and the decoy passes, which stop at layer ℓ (outside the model's own
+        forward, in ``Cost.other``): one forward for F_ℓ(x) and per decoy at most
+        ``rounds`` × (``steps`` forward+backward + 1 forward) of the solver (early stop with
+        ``patience``) + 1 forward re-check; decoys="mean_pixel"/"constant": 1 forward each.
+        None when the base method cannot declare its own cost."""
+        n, c, h, w = check_shape(x_shape)
+        if self.patch > min(h, w):
+            return None  # the call itself raises
+        per = 2 * len(patch_grid(h, w, self.patch, self.stride, self.max_masks))
+        size = None if self.batch_size is None else max(2, self.batch_size // 2 * 2)
+        rows = n * per if size is None else min(size, n * per)
+        base = self.base.cost((rows, c, h, w), target=0)  # decoys get the resolved classes
+        if base is None:
+            return None
+        probe = self.layer is None and (c, h, w) not in self._traced
+        s = self.settings
+        if self.decoy_kind == "optimised":
+            partial = {"forward to layer ℓ": 1 + per * (s.rounds * (s.steps + 1) + 1),
+                       "backward from layer ℓ": per * s.rounds * s.steps}
+            stops = s.patience is not None
+        else:
+            partial, stops = {"forward to layer ℓ": 1 + per}, False
+        own = Cost(1 + int(probe), 0, exact=not stops and (not probe or n == 1), other=partial)
+        return own + base.times(per)
 
     def decoys(self, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
         """The decoys x̃ of every image, N×2M×C×H×W (row 2m: mask m pushed up, 2m+1: down)."""

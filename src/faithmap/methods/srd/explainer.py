@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ...core.batching import DEFAULT_BATCH_SIZE, chunks
+from ...core.cost import Cost, predicted
 from ...core.explainer import Explainer
 from ...core.modules import Normalize
 from ...core.prelude import guarded_call, prepare
@@ -62,6 +63,17 @@ class SRD(Explainer):
         self.spatial = not per_channel  # type: ignore[misc] - per instance
         self.eps = float(eps)
         self._maps: dict[str, torch.Tensor] = {}
+
+    def cost(self, x_shape, target=None) -> Cost:
+        """Exact. Through the model itself only the forward that finds a ``None`` target;
+        SRD's own passes replay a traced copy of the model (``Cost.other``): one replay
+        forward (two with ``start="cam"``) and one relevance backward of the sharing-ratio
+        rules (two when the recursion restarts at a ReLU: ``start="cam"`` or
+        ``contrastive``) — backward-like passes, not backward passes of the model."""
+        restart = self.start == "cam" or self.contrastive
+        other = {"replay forward": 1 + int(self.start == "cam"),
+                 "relevance backward": 1 + int(restart)}
+        return Cost(int(predicted(target)), 0, other=other)
 
     def _replay(self, x: torch.Tensor, rec: Recorder | None) -> Replay:
         return replay(trace(self.model), x, rec, self.eps)
