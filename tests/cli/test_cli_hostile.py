@@ -355,8 +355,8 @@ def test_progress_moves_per_pass_with_an_eta(tmp_path):
         result = run("explain", photo(tmp_path / "a.png"), photo(tmp_path / "b.png"), *TINY,
                      "--method", "chunky_test", "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
-    assert "chunky_test: 4 forward pass(es) per image (rows_per_sample); 2 image(s) → 8" \
-        in result.output
+    assert ("chunky_test: 4 forward + 4 backward pass(es) per image (exact, from "
+            "rows_per_sample); 2 image(s) → 16 passes (8 forward)") in result.output
     import re
 
     states = set(re.findall(r"(\d+)%\|[^\r\n]*pass/s", result.output))
@@ -364,12 +364,20 @@ def test_progress_moves_per_pass_with_an_eta(tmp_path):
     assert "<00:0" in result.output  # an ETA
 
 
+class Undeclared(Chunky):
+    """Declares no cost (``Explainer.cost`` returns None)."""
+
+    def cost(self, x_shape, target=None):
+        return None
+
+
 def test_undeclared_cost_is_measured_on_the_first_batch(tmp_path):
-    result = run("explain", photo(tmp_path / "a.png"), photo(tmp_path / "b.png"),
-                 photo(tmp_path / "c.png"), *TINY, "--method", "gradcam", "--out",
-                 tmp_path / "o", "--images-per-batch", "1")
+    with METHODS.scoped("undeclared_test", Undeclared):
+        result = run("explain", photo(tmp_path / "a.png"), photo(tmp_path / "b.png"),
+                     photo(tmp_path / "c.png"), *TINY, "--method", "undeclared_test",
+                     "--out", tmp_path / "o", "--images-per-batch", "1")
     assert result.exit_code == 0, result.output
-    assert "gradcam: 1 forward pass(es) per image (measured)" in result.output
+    assert "undeclared_test: 4 forward pass(es) per image (measured)" in result.output
 
 
 def test_bench_counts_passes_per_sample(tmp_path):
@@ -399,3 +407,18 @@ def test_factory_module_in_the_current_directory_from_the_console_script(tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "o" / "a.saliency.npy").is_file()
+
+
+@pytest.mark.parametrize("args", [
+    ("explain", "x.png", "--model", "zoo:mnist_allconv", "--batch-size", "0"),
+    ("explain", "--no-such-option"),
+    ("no-such-command",),
+])
+def test_usage_errors_are_one_line(args, tmp_path):
+    """Bad values and unknown options/commands: the whole output is one 'Error:' line (no
+    click usage block), exit status 2."""
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    assert "--help" in lines[0]
