@@ -81,3 +81,16 @@ def test_bad_inputs_raise():
         compare([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="unknown outcomes"):
         claim_verdict(["yes"])
+
+
+def test_ci_outcome_needs_non_overlapping_intervals():
+    from faithmap.evaluation.verdicts import ci_outcome
+
+    def row(mean, ci, higher=True):
+        return {"mean": mean, "ci95": ci, "higher_is_better": higher}
+
+    assert ci_outcome(row(1.0, 0.1), row(0.5, 0.1)) == "holds"
+    assert ci_outcome(row(0.5, 0.1), row(1.0, 0.1)) == "fails"
+    assert ci_outcome(row(1.0, 0.3), row(0.5, 0.3)) == "inconclusive"  # overlapping
+    assert ci_outcome(row(0.5, 0.1, False), row(1.0, 0.1, False)) == "holds"  # lower wins
+    assert ci_outcome(row(1.0, math.nan), row(0.0, 0.1)) == "inconclusive"

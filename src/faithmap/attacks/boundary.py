@@ -50,7 +50,7 @@ from ..core.seeding import SeedLike, base_seed
 from ..core.targets import TargetLike
 from ..core.validation import check_non_negative_int, check_positive_int
 from .cw import cw_l2
-from .fmn import fmn
+from .fmn import crossed, fmn
 from .pgd import pgd_sweep
 
 RadiusLike = float | Sequence[float] | torch.Tensor
@@ -247,8 +247,7 @@ def find_boundary(
         with torch.no_grad():
             labels = model(points).argmax(1)
         fwd += n
-    crossed = torch.where(targeted, labels == y, labels != y)
-    found = torch.isfinite(dist) & crossed
+    found = torch.isfinite(dist) & crossed(labels, y, targeted)
     return Boundary(points, dist, found, found_radius, attack, labels, y, norm, radii, fb, fwd,
                     {"norm": norm, "radius": radii.tolist(), "steps": steps,
                      "step_scale": step_scale, "cw_steps": cw_steps, "cw_lr": cw_lr,
@@ -299,7 +298,7 @@ def _fmn_engine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: to
             pred = map_rows(n, batch_size, lambda r: model(start[r.to(x.device)]).argmax(1))
         fwd += n
         pred = pred.to(x.device)
-        adv = torch.where(targeted, pred == y, pred != y)
+        adv = crossed(pred, y, targeted)
         warm = start.clone()
         for mode in (False, True):
             rows = torch.nonzero(targeted == mode).flatten()

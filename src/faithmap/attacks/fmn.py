@@ -107,7 +107,7 @@ def fmn(
         if start is not None:
             delta = project(start.detach()[rows] - xs, xs, eps, norm, box)
             with torch.no_grad():
-                adv0 = _crossed(model(xs + delta).argmax(1), ys, ts)
+                adv0 = crossed(model(xs + delta).argmax(1), ys, ts)
             fwd += m
             d0 = norm_of(delta, norm)
             b_pt = torch.where(adv0.view(-1, 1, 1, 1), xs + delta, b_pt)
@@ -129,7 +129,7 @@ def fmn(
                 if not last:
                     (g,) = torch.autograd.grad(loss.sum(), d)
             d, loss = d.detach(), loss.detach()
-            adv = _crossed(logits.detach().argmax(1), ys[idx], ts[idx])
+            adv = crossed(logits.detach().argmax(1), ys[idx], ts[idx])
             dn = norm_of(d, norm)
             closer = adv & (dn < b_d[idx])
             shrank = adv & (dn < b_d[idx] * (1 - tol))
@@ -166,6 +166,6 @@ def fmn(
     return FMNResult(best, torch.isfinite(dist), dist, ran, fb, fwd)
 
 
-def _crossed(pred: torch.Tensor, y: torch.Tensor, targeted: torch.Tensor) -> torch.Tensor:
+def crossed(pred: torch.Tensor, y: torch.Tensor, targeted: torch.Tensor) -> torch.Tensor:
     """Label on the other side: ≠ y, or = y for targeted rows."""
     return torch.where(targeted, pred == y, pred != y)

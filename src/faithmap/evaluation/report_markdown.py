@@ -24,7 +24,7 @@ from typing import Any
 
 from ..core.files import atomic_write_bytes
 from .table import Cell, build_table, flag_summary
-from .verdicts import claim_verdict, compare
+from .verdicts import ci_outcome, claim_verdict, compare
 
 Summary = list[dict[str, Any]]
 Results = dict[str, Any]
@@ -36,21 +36,6 @@ class Claim:
     claim: str
     methods: tuple[str, ...]
     check: Callable[[Results], tuple[str, str]] | None = None
-
-
-def _ci_outcome(ours: dict[str, Any], other: dict[str, Any]) -> str:
-    """"holds" / "fails" where the 95% CIs of the two means do not overlap (no per-sample
-    scores to pair), else "inconclusive"."""
-    sign = 1.0 if ours["higher_is_better"] else -1.0
-    a, b = sign * ours["mean"], sign * other["mean"]
-    ca, cb = ours["ci95"], other["ci95"]
-    if not (math.isfinite(ca) and math.isfinite(cb)):
-        return "inconclusive"
-    if a - ca > b + cb:
-        return "holds"
-    if b - cb > a + ca:
-        return "fails"
-    return "inconclusive"
 
 
 def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Results], tuple[str, str]]:
@@ -86,7 +71,7 @@ def _best_on(method: str, metrics: tuple[str, ...]) -> Callable[[Results], tuple
                                 [b.get(i, math.nan) for i in index], higher_is_better=higher)
                     outcome, text = d.outcome, d.text(method, other["method"])
                 else:
-                    outcome = _ci_outcome(ours[0], other)
+                    outcome = ci_outcome(ours[0], other)
                     text = (f"{method} {ours[0]['mean']:.3f} ± {ours[0]['ci95']:.3f} vs "
                             f"{other['method']} {other['mean']:.3f} ± {other['ci95']:.3f}: "
                             f"{outcome} (95% CIs)")

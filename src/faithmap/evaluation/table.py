@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .policy import describe
-from .verdicts import compare
+from .verdicts import ci_outcome, compare
 
 PAIRED = "paired"
 CI = "ci"
@@ -159,9 +159,7 @@ def separated_best(summary: Summary, samples: Iterable[Mapping[str, Any]] | None
             separated = d.outcome == "holds"
         else:
             ra, rb = rows[(dataset, lead, metric)], rows[(dataset, runner, metric)]
-            sign = 1.0 if higher else -1.0
-            separated = (math.isfinite(ra["ci95"]) and math.isfinite(rb["ci95"])
-                         and sign * ra["mean"] - ra["ci95"] > sign * rb["mean"] + rb["ci95"])
+            separated = ci_outcome(ra, rb) == "holds"
         if separated:
             out[(dataset, metric)] = lead
     return out, basis

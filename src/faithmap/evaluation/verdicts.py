@@ -120,6 +120,22 @@ def compare(a: object, b: object, *, higher_is_better: bool = True) -> Differenc
                       len(seed_diffs), int(finite.sum()), higher_is_better, outcome)
 
 
+def ci_outcome(a: dict[str, object], b: dict[str, object]) -> str:
+    """Outcome from two summary rows (``mean``, ``ci95``, ``higher_is_better``) when no
+    per-sample scores are left to pair: "holds" / "fails" where the 95% intervals of the two
+    means do not overlap, else "inconclusive" (stricter than :func:`compare`)."""
+    sign = 1.0 if a["higher_is_better"] else -1.0
+    ma, mb = sign * float(a["mean"]), sign * float(b["mean"])  # type: ignore[arg-type]
+    ca, cb = float(a["ci95"]), float(b["ci95"])  # type: ignore[arg-type]
+    if not (math.isfinite(ca) and math.isfinite(cb)):
+        return "inconclusive"
+    if ma - ca > mb + cb:
+        return "holds"
+    if mb - cb > ma + ca:
+        return "fails"
+    return "inconclusive"
+
+
 def claim_verdict(outcomes: Iterable[str]) -> str:
     """Combine comparison outcomes into a claim verdict (see the module docstring)."""
     seen = list(outcomes)

@@ -54,11 +54,12 @@ class COMETExplainer(Explainer):
             self.comet = ComprehensiveAttributionModel.load(checkpoint)
         self.comet.eval()
         trained_with = self.comet.config.get("detector")
-        if check_model and fingerprint(model) != trained_with:
+        weights = fingerprint(model) if check_model else trained_with
+        if weights != trained_with:
             name = checkpoint if isinstance(checkpoint, str | Path) else "the COMET model"
             raise ModelMismatchError(
                 f"comet explains only the classifier {name} was trained with (detector "
-                f"{trained_with}); this {type(model).__name__} (weights {fingerprint(model)}) "
+                f"{trained_with}); this {type(model).__name__} (weights {weights}) "
                 "is not it: train a COMET model for it (faithmap train-comet) or pass "
                 "check_model=False to look at the checkpoint's masks anyway")
 

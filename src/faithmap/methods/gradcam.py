@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import DEFAULT_BATCH_SIZE
-from ..core.cost import Cost, check_shape, predicted
+from ..core.cost import Cost, check_shape
 from ..core.explainer import Explainer
 from ..core.layers import capture_output, find_module, last_module_of_type
 from ..core.registry import register
@@ -120,10 +120,10 @@ class GradCAM(Explainer):
         target over several chunks (:meth:`map_samples`); on a token model's first call
         also one forward of the first sample to choose the layer (an upper bound then,
         exact for one sample)."""
-        n = check_shape(x_shape)[0]
-        resolve = predicted(target) and self.batch_size is not None and self.batch_size < n
+        base = super().cost(x_shape, target)  # 1 + 1 per row, + the None-target forward
         probe = self._candidate is not None
-        return Cost(1 + int(resolve) + int(probe), 1, exact=not probe or n == 1)
+        n = check_shape(x_shape)[0]
+        return Cost(base.forward + int(probe), base.backward, exact=not probe or n == 1)
 
     def _choose_layer(self, x: torch.Tensor) -> None:
         """On the first call: take the candidate block when its output is tokens (N×T×D, or
@@ -131,7 +131,7 @@ class GradCAM(Explainer):
         With a class token the model reads only that token of the last block, so the
         patch tokens' gradients there are zero: the block before it is taken (its output is
         the last block's input, pytorch-grad-cam's ``blocks[-1].norm1`` choice)."""
-        name, self._candidate = self._candidate, None
+        name = self._candidate
         _, block = find_module(self.model, name)
         with capture_output(block, name) as record, torch.no_grad():
             self.model(x[:1])
@@ -139,11 +139,12 @@ class GradCAM(Explainer):
         norms = {m.normalized_shape for m in block.modules() if isinstance(m, nn.LayerNorm)}
         if out.dim() == 3:
             h, w = x.shape[2:]
-            grid = token_grid(out, h, w)
+            grid = token_grid(out, h, w)  # may raise: the choice is then made again next call
             class_token = grid.shape[2] * grid.shape[3] != out.shape[1]
             self.layer_name = self._before_last if class_token and self._before_last else name
         elif out.dim() == 4 and (out.shape[-1],) in norms and out.shape[1] != out.shape[-1]:
             self.layer_name, self.channels_last = name, True
+        self._candidate = None  # chosen: only after the probe succeeded
 
     def layer_map(self, x: torch.Tensor, target: Target, rows: torch.Tensor | None = None):
         """Σ_k α_k A^k at the layer's resolution (before ReLU and upsampling)."""

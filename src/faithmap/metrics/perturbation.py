@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import check_batch_size, map_rows
-from ..core.seeding import SeedLike, base_seed, row_seed, sample_key
+from ..core.seeding import SeedLike, base_seed, rand_rows
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 from .base import as_maps, check_attributions
@@ -122,13 +122,9 @@ def tie_keys(
     check_choice("ties", ties, TIES)
     if ties == "index":
         return None
-    s0 = base_seed(seed)
-    g = torch.Generator()
-    keys = torch.empty(n, n_pixels)
-    for i in range(n):  # one generator per sample: keys do not depend on the batch
-        g.manual_seed(row_seed(s0, *sample_key(i), _TIE_TAG))
-        keys[i] = torch.rand(n_pixels, generator=g)
-    return keys.to(device)
+    keys = [(i, _TIE_TAG) for i in range(n)]  # one generator per sample (core.seeding)
+    return rand_rows(base_seed(seed), keys, (n_pixels,), torch.float32,
+                     torch.device("cpu")).to(device)
 
 
 def default_step(n_pixels: int) -> int:
