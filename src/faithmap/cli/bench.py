@@ -18,10 +18,9 @@ def count_passes(model, x, method: str, options: dict) -> tuple[float, float]:
     import warnings as _warnings
 
     from ..core.registry import get_explainer
+    from ..evaluation.throughput import bench_options
 
-    opts = dict(options)
-    if method in ("bsm", "big", "boundary_smoothgrad"):
-        opts.setdefault("cache", False)  # count the search, not a cache hit
+    opts = bench_options(method, options)
     explainer = get_explainer(model, method, **opts)
     with counting_passes(model) as counts, _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
@@ -35,10 +34,9 @@ def declared_passes(model, x, method: str, options: dict) -> dict:
     ``declared_backward_per_sample``, ``declared_exact`` (False: an upper bound); None
     values where the method declares none."""
     from ..core.registry import get_explainer
+    from ..evaluation.throughput import bench_options
 
-    opts = dict(options)
-    if method in ("bsm", "big", "boundary_smoothgrad"):
-        opts.setdefault("cache", False)  # as count_passes
+    opts = bench_options(method, options)
     cost = get_explainer(model, method, **opts).cost(tuple(x.shape), None)
     return {"declared_forward_per_sample": None if cost is None else cost.forward,
             "declared_backward_per_sample": None if cost is None else cost.backward,

@@ -24,6 +24,7 @@ from torch import nn
 from ..core.registry import METHODS, get_explainer
 from ..core.seeding import sample_keys
 from ..metrics import get_metric
+from .policy import metric_applies
 
 
 def metric_function(name: str):
@@ -117,8 +118,7 @@ class BlockRunner:
         policy = self.spec.get("policy", {}).get(dataset, {})
         policy_of = {name: "target" if single else policy.get(name, first) for name in self.fns}
         wanted = [name for name in self.fns
-                  if not (name == "grid_pointing_game" and kind != "grid")  # grid images only
-                  and not (self.fns[name].kind == "mask" and masks is None)]
+                  if metric_applies(name, self.fns[name].kind, kind, masks is not None)]
         keep_policy = "target" if single else self.spec.get("keep_policy", {}).get(dataset, first)
         needed = list(dict.fromkeys([keep_policy] + [policy_of[n] for n in wanted]))
         needed = [p for p in needed if p in by_policy]

@@ -77,6 +77,14 @@ def for_dataset(policy: Mapping[str, str], has_labels: bool, explicit: TargetPol
     return dict.fromkeys(policy, PREDICTED)
 
 
+def metric_applies(metric: str, metric_kind: str | None, data_kind: str | None,
+                   has_masks: bool) -> bool:
+    """Whether ``metric`` is scored on a dataset: ``grid_pointing_game`` only on grid images
+    (``data_kind == "grid"``), a mask metric (``metric_kind == "mask"``) only with masks."""
+    return (not (metric == "grid_pointing_game" and data_kind != "grid")
+            and not (metric_kind == "mask" and not has_masks))
+
+
 def describe(policy: Mapping[str, str]) -> str:
     """``"predicted class: deletion, insertion; label: pointing_game"`` (first-seen order)."""
     parts = []

@@ -22,7 +22,7 @@ from ..zoo.model_spec import input_channels, load_model
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
 from .data import EvalData, load_eval_data
-from .policy import LABEL, PREDICTED, TargetPolicy, for_dataset, resolve_policy
+from .policy import LABEL, PREDICTED, TargetPolicy, for_dataset, metric_applies, resolve_policy
 from .ray_backend import RayExecutor, require_ray
 from .report_html import write_report
 from .results import EvaluationResult
@@ -164,8 +164,8 @@ def evaluate(
         predicted = _predicted(model, d.images, dev, block)
         mine = for_dataset(policy, d.target is not None, target, d.name)
         applies = {m: p for m, p in mine.items()
-                   if not (m == "grid_pointing_game" and d.info.get("kind") != "grid")
-                   and not (result.metric_info[m]["kind"] == "mask" and d.masks is None)}
+                   if metric_applies(m, result.metric_info[m]["kind"], d.info.get("kind"),
+                                     d.masks is not None)}
         fraction = (None if d.target is None
                     else float((d.target.long() == predicted).float().mean()) if len(d.images)
                     else None)

@@ -48,6 +48,19 @@ def device_name(device: str | torch.device) -> str:
     return f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
 
 
+#: Methods that cache their boundary search; the bench turns it off unless asked.
+CACHING_METHODS = ("bsm", "big", "boundary_smoothgrad")
+
+
+def bench_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``options`` for benchmarking ``method``: ``cache=False`` by default for
+    the caching methods (time and count the search, not a cache hit)."""
+    opts = dict(options)
+    if method in CACHING_METHODS:
+        opts.setdefault("cache", False)
+    return opts
+
+
 def forward_backward(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     """One forward+backward pass of the batch (input gradient of the predicted class)."""
 
@@ -71,9 +84,7 @@ def measure(model: nn.Module, x: torch.Tensor, methods: list[str],
     raw()  # warm-up
     rows = []
     for method in methods:
-        opts = dict(options.get(method, {}))
-        if method in ("bsm", "big", "boundary_smoothgrad"):
-            opts.setdefault("cache", False)  # time the search, not a cache hit
+        opts = bench_options(method, options.get(method, {}))
         try:
             explainer = get_explainer(model, method, **opts)
             with warnings.catch_warnings():

@@ -193,23 +193,13 @@ def integrated_gradients(
     batch_size: int | None,
     create_graph: bool = False,
 ) -> torch.Tensor:
-    """(x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), rows = steps × samples, chunked
-    (``create_graph``: differentiable in x)."""
-    n = x.shape[0]
-    delta = x - baseline
-    alphas = alphas.to(device=x.device, dtype=x.dtype)
-    weights = weights.to(device=x.device, dtype=x.dtype)
-
-    def compute(rows: torch.Tensor) -> torch.Tensor:
-        step, sample = rows // n, rows % n
-        a = alphas[step.to(x.device)].view(-1, 1, 1, 1)
-        s = sample.to(x.device)
-        grad, _ = input_gradient(model, baseline[s] + a * delta[s], target, sample,
-                                 create_graph=create_graph)
-        return grad * weights[step.to(x.device)].view(-1, 1, 1, 1)
-
-    total = sum_rows(len(alphas) * n, n, batch_size, lambda rows: rows % n, compute)
-    return delta * total
+    """(x − x') ⊙ Σ_s w_s ∇f_y(x' + α_s (x − x')), rows = steps × samples (row r: step
+    r // n, sample r % n), chunked (``create_graph``: differentiable in x): :func:`path_sum`
+    with the same points for every sample."""
+    n, steps = x.shape[0], len(alphas)
+    return path_sum(model, x, baseline, target, torch.arange(n).repeat(steps),
+                    alphas.repeat_interleave(n), weights.repeat_interleave(n), batch_size,
+                    create_graph=create_graph)
 
 
 def path_sum(model: nn.Module, x: torch.Tensor, baseline: torch.Tensor, target: Target,

@@ -46,7 +46,7 @@ from .decoys import (
     patch_grid,
     patch_index,
 )
-from .layers import traced_layer
+from .layers import default_layer
 
 AGGREGATIONS = ("range", "per_mask", "mean")
 DECOY_KINDS = ("optimised", "mean_pixel", "constant")
@@ -117,8 +117,8 @@ class DANCE(Explainer):
         if not radius > 0 or (tau is not None and not tau > 0) or not lr > 0 or not lam > 0:
             raise ValueError("radius, lr, lam (and tau when given) must be > 0")
         check_positive_int("steps", steps), check_positive_int("rounds", rounds)
-        if layer is None:  # the declared layer, or traced on the first input (per shape)
-            layer = feature_layer(model)
+        if layer is None:  # default_layer: the declared layer (checked now), else traced in
+            layer = feature_layer(model)  # _layer_name on each new input shape
         self.layer = None if layer is None else find_module(model, layer)[0]
         self._traced: dict[tuple[int, ...], str] = {}
         self.base = resolve_base(base, model, dict(base_options or {}))
@@ -223,12 +223,13 @@ class DANCE(Explainer):
         return delta, rows_index, corners, deviation, fallback, radius, passes
 
     def _layer_name(self, x: torch.Tensor) -> str:
-        """ℓ's module name: given, declared, or traced on x (cached per input shape)."""
+        """ℓ's module name: given or declared, else :func:`default_layer` on x (the model
+        declares none, so traced; cached per input shape)."""
         if self.layer is not None:
             return self.layer
         key = tuple(x.shape[1:])
         if key not in self._traced:
-            self._traced[key] = traced_layer(self.model, x)
+            self._traced[key] = default_layer(self.model, x)
         return self._traced[key]
 
     def _constant_deviation(self, x, module, delta, rows_index):  # noqa: ANN001, ANN202
