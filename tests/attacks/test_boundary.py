@@ -136,13 +136,20 @@ def test_found_points_flip_lie_within_radius_and_respect_per_channel_bounds(norm
     assert b.forward_backward > 0 and b.forward > 0
 
 
-def test_the_boundary_of_a_linear_model_is_found_close_to_the_analytic_minimum():
+def _linear_case():
+    """A 2-class linear model on 8 inputs and its exact L2 boundary distance
+    |f_0 − f_1| / ||w_0 − w_1||."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).eval()
     x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(2))
     w = model[1].weight.detach()
     margin = model(x) @ torch.tensor([1.0, -1.0])
     exact = margin.abs() / (w[0] - w[1]).norm()
+    return model, x, exact
+
+
+def test_the_boundary_of_a_linear_model_is_found_close_to_the_analytic_minimum():
+    model, x, exact = _linear_case()
     b = find_boundary(model, x, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20, seed=0,
                       cw_lr=0.03)
     assert b.found.all()
@@ -193,12 +200,7 @@ def test_a_target_that_is_not_the_prediction_gets_the_nearest_point_predicted_as
 
 
 def test_targeted_distance_of_a_linear_model_is_close_to_the_analytic_minimum():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).eval()
-    x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(2))
-    w = model[1].weight.detach()
-    margin = model(x) @ torch.tensor([1.0, -1.0])
-    exact = margin.abs() / (w[0] - w[1]).norm()
+    model, x, exact = _linear_case()
     other = 1 - model(x).argmax(1)
     b = find_boundary(model, x, other, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20,
                       seed=0, cw_lr=0.03)
