@@ -36,7 +36,7 @@ def test_explain_folder_with_corrupt_file(image_dir, tmp_path):
         attr = np.load(out / f"{stem}.integrated_gradients.npy")
         assert attr.shape == (3, 16, 16) and np.isfinite(attr).all()
         png = Image.open(out / f"{stem}.integrated_gradients.png")
-        assert png.size == (48, 16)
+        assert png.size == (360, 16 + 44)  # image | heatmap | overlay, legend strip under
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["explained"]) == 2 and len(summary["failed"]) == 2
     assert {p.name: p.read_bytes() for p in image_dir.iterdir()} == before

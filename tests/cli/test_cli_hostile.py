@@ -52,7 +52,7 @@ def test_sixteen_bit_png_is_explained_at_its_true_range(tmp_path):
     out = tmp_path / "o"
     result = run("explain", img, *TINY, "--out", out)
     assert result.exit_code == 0, result.output
-    panel = np.asarray(Image.open(out / "g16.saliency.png"))[:, :16]  # the image panel
+    panel = np.asarray(Image.open(out / "g16.saliency.png"))[:16, :16]  # the image panel
     assert abs(float(panel.mean()) - 16384 / 65535 * 255) < 2  # not solid white (255)
 
 

@@ -9,7 +9,14 @@ import re
 from faithmap.evaluation import EvaluationResult
 from faithmap.evaluation.report_html import write_report
 from faithmap.evaluation.report_markdown import render
-from faithmap.evaluation.table import CI, PAIRED, best_methods, build_table, separated_best
+from faithmap.evaluation.table import (
+    CI,
+    PAIRED,
+    best_methods,
+    build_table,
+    separated_best,
+    split_columns,
+)
 
 NUMBER = re.compile(r"-?\d+\.\d{3}")
 INFO = {"deletion": {"higher_is_better": False, "category": "faithfulness"},
@@ -116,8 +123,8 @@ def test_the_three_renderers_agree(tmp_path):
     assert text == _from_html(page) == markdown
     header = result.table().splitlines()[2].split()  # after the name and the caption
     assert header == ["method", "deletion↓", "insertion↑", "pointing_game↑"]
-    assert re.findall(r"<th>(\w+) (.)<br>", page)[:3] == [("deletion", "↓"), ("insertion", "↑"),
-                                                         ("pointing_game", "↑")]
+    heads = re.findall(r"<th>(\w+) (.)<br>", page.replace("<wbr>", ""))
+    assert heads[:3] == [("deletion", "↓"), ("insertion", "↑"), ("pointing_game", "↑")]
     assert "| method | deletion ↓ | insertion ↑ | pointing_game ↑ |" in md
     expected = {}
     for section in build_table(result.summary(), result.metric_info):
@@ -182,3 +189,28 @@ def test_caption_says_n_seeds_policy_and_predicted_fraction():
                            "pointing_game; label = model's prediction for 21.0% of samples")
     assert "paired per-sample comparison" in text and "no method best" in text
     assert text in result.table() and text in render(result.to_json())
+
+
+def test_split_columns_by_category_keeps_rows_cells_and_unclear():
+    info = {f"f{i}": {"higher_is_better": True, "category": "faithfulness"} for i in range(8)}
+    info |= {"loc": {"higher_is_better": True, "category": "localisation"}, "x": {}}
+    result = EvaluationResult(config={"datasets": {"d": {"n": 3}}}, metric_info=info)
+    for k, method in enumerate(("a", "b")):
+        for metric in info:
+            result.add("d", method, metric, [k + 0.1, k + 0.2, k + 0.3], 0)
+    section = result.sections()[0]
+    assert split_columns(section, 10) == [("", section)]  # fits: one table
+    parts = split_columns(section, 6)
+    assert [(t, [c.metric for c in p.columns]) for t, p in parts] == [
+        ("faithfulness (1/2)", ["f0", "f1", "f2", "f3"]),
+        ("faithfulness (2/2)", ["f4", "f5", "f6", "f7"]),  # balanced, not 6 + 2
+        ("localisation", ["loc"]), ("other", ["x"])]
+    whole = dict(section.rows)
+    for _, part in parts:
+        assert [m for m, _ in part.rows] == ["a", "b"] and part.info == section.info
+        index = [[c.metric for c in section.columns].index(c.metric) for c in part.columns]
+        assert {m: cells for m, cells in part.rows} == {
+            m: [whole[m][i] for i in index] for m in whole}
+        assert part.unclear == [m for m in section.unclear
+                                if m in {c.metric for c in part.columns}]
+    assert sum(c.best for _, p in parts for _, cells in p.rows for c in cells) == 9

@@ -110,3 +110,25 @@ def test_heatmap_grid_has_colour_bars_sign_conventions_and_notes(monkeypatch, tm
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_heatmap_grid_flags_nan_maps_instead_of_a_black_cell(monkeypatch, tmp_path, digits):
+    """A method that gave no map (NaN, e.g. no boundary found) is named in its cell and drawn
+    in the flag colour, not as a black (or zero) map with no word of why."""
+    from faithmap.viz.heatmap import FLAG_RGB
+
+    images, _ = digits
+    maps = {"big": images - 0.5 * images.flip(-1)}
+    maps["big"][1] = float("nan")
+    maps["big"][2, :, :3] = float("inf")
+    seen = _capture(monkeypatch)
+    heatmap_grid(images, maps, tmp_path / "h.png", "t", notes={"big": {1: "fell back"}})
+    fig = seen[0]
+    texts = {ax.get_subplotspec().rowspan.start: t.get_text()
+             for ax in fig.axes if ax.get_label() != "<colorbar>" for t in ax.texts}
+    assert texts == {1: "NaN map\nfell back", 2: "84 NaN px"}
+    cell = fig.axes[3].images[0].get_array()  # row 1, method column
+    assert cell.shape == (28, 28, 3) and (abs(cell - FLAG_RGB) < 1e-6).all()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

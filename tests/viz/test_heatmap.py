@@ -105,3 +105,31 @@ def test_colorbar_matches_the_scale():
     assert [t.get_text() for t in signed.ax.get_xticklabels()] == ["−", "0", "+"]
     assert "signed" in signed.ax.get_xlabel()
     plt.close(fig)
+
+
+def test_nan_pixels_get_the_flag_colour_and_do_not_spoil_the_scale(digit):
+    from faithmap.viz.heatmap import FLAG_RGB
+
+    m = digit - 0.5
+    clean = heatmap(m)
+    m = m.clone()
+    m[:, :2] = float("nan")
+    rgb = heatmap(m)
+    assert np.isfinite(rgb).all()
+    np.testing.assert_allclose(rgb[:2], np.broadcast_to(FLAG_RGB, (2, 28, 3)))
+    assert np.abs(rgb[2:] - clean[2:]).max() < 0.05  # same scale from the finite pixels
+    assert np.allclose(heatmap(torch.full((1, 4, 4), float("nan"))), FLAG_RGB)
+
+
+def test_side_by_side_legend_strip_shows_the_scale(photo, digit):
+    attr = _signed((3, 24, 32))
+    plain = side_by_side(photo, attr)
+    with_legend = side_by_side(photo, attr, legend=True)
+    assert with_legend.shape == (24 + 44, 360, 3) and with_legend.dtype == np.uint8
+    np.testing.assert_array_equal(with_legend[:24, :96], plain)  # the panels unchanged
+    assert (with_legend[:24, 96:] == 255).all()  # narrow panels padded white
+    bar = with_legend[24 + 44 // 4 + 2].astype(int)  # a row through the colour bar
+    assert bar[20, 2] > 200 > bar[20, 0] and bar[-20, 0] > 200 > bar[-20, 2]  # blue … red
+    grey = side_by_side(digit, digit, legend=True)  # non-negative: inferno, dark → bright
+    row = grey[28 + 44 // 4 + 2].astype(int)
+    assert row[20].sum() < 150 and row[-20].sum() > 450

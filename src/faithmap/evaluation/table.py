@@ -199,3 +199,35 @@ def build_table(summary: Summary, metric_info: Mapping[str, Mapping[str, Any]],
         sections.append(Section(dataset, columns, table, unclear, basis if ranked_any else "",
                                 dict((datasets or {}).get(dataset, {}))))
     return sections
+
+
+MAX_COLUMNS = 6  # metrics per HTML table: 13 methods × 6 metrics fit 1400 px unscrolled
+
+
+def split_columns(section: Section, max_columns: int = MAX_COLUMNS) -> list[tuple[str, Section]]:
+    """A wide section as ``(title, part)`` pairs of at most ``max_columns`` metrics each, so a
+    table reads without horizontal scrolling: by metric category (first-seen order), a
+    category wider than ``max_columns`` in consecutive parts of balanced width
+    ("faithfulness (1/2)"). A section
+    that fits stays whole, with title ``""``. Every part keeps all methods (rows), the cells
+    (best flags included), the caption facts and the unclear metrics of its columns."""
+    if max_columns < 1:
+        raise ValueError(f"max_columns must be ≥ 1, got {max_columns}")
+    if len(section.columns) <= max_columns:
+        return [("", section)]
+    groups: dict[str, list[int]] = {}
+    for i, column in enumerate(section.columns):
+        groups.setdefault(column.category or "other", []).append(i)
+    parts = []
+    for category, index in groups.items():
+        size = math.ceil(len(index) / math.ceil(len(index) / max_columns))  # balanced parts
+        chunks = [index[k:k + size] for k in range(0, len(index), size)]
+        for j, chunk in enumerate(chunks):
+            title = category + (f" ({j + 1}/{len(chunks)})" if len(chunks) > 1 else "")
+            columns = [section.columns[i] for i in chunk]
+            names = {c.metric for c in columns}
+            parts.append((title, Section(
+                section.dataset, columns,
+                [(method, [cells[i] for i in chunk]) for method, cells in section.rows],
+                [m for m in section.unclear if m in names], section.basis, section.info)))
+    return parts

@@ -8,7 +8,15 @@ from pathlib import Path
 import torch
 
 from ..core.files import atomic_write_bytes
-from .heatmap import CONVENTION_TEXT, EMPTY, NON_NEGATIVE, colorbar, heatmap, sign_convention
+from .heatmap import (
+    CONVENTION_TEXT,
+    EMPTY,
+    NON_NEGATIVE,
+    colorbar,
+    heatmap,
+    sign_convention,
+    to_map,
+)
 
 LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -71,7 +79,8 @@ def heatmap_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: Path
     Each method's column uses one scale for all its maps (signed ``bwr`` where any map has
     both signs, else ``inferno`` for non-negative maps, each map scaled to its own 99th
     percentile of |a|) with a colour bar under the column and the sign convention in the
-    column's title. A cell whose map is all zero says so; ``notes[method][row]`` adds a
+    column's title. A cell whose map is all zero says so ("all 0"), one with NaN/Inf values
+    too ("NaN map", or the count of NaN pixels, drawn green); ``notes[method][row]`` adds a
     note to that cell (e.g. "fell back": the method used its fallback for that sample).
     """
     import matplotlib
@@ -97,8 +106,11 @@ def heatmap_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: Path
         signed = convention not in (NON_NEGATIVE, EMPTY)
         for r in range(rows):
             axes[r][c].imshow(heatmap(column[r], signed=signed))
-            note = [] if bool((column[r] != 0).any()) else ["all 0"]
-            if notes.get(method, {}).get(r):
+            bad = int((~torch.isfinite(to_map(column[r]))).sum())
+            note = (["NaN map"] if bad == column[r].shape[-1] * column[r].shape[-2] else
+                    [f"{bad} NaN px"] if bad else
+                    [] if bool((column[r] != 0).any()) else ["all 0"])
+            if notes.get(method, {}).get(r) and notes[method][r] not in note:
                 note.append(notes[method][r])
             if note:
                 axes[r][c].text(0.5, 0.5, "\n".join(note), transform=axes[r][c].transAxes,

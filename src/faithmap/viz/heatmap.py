@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -12,6 +14,7 @@ def to_map(attr: torch.Tensor) -> torch.Tensor:
     return attr.sum(0) if attr.dim() == 3 else attr
 
 
+FLAG_RGB = (0.2, 0.8, 0.2)  # NaN/Inf pixels (green: neither colour map uses it)
 SIGNED, NON_NEGATIVE, NON_POSITIVE, EMPTY = "signed", "non-negative", "non-positive", "empty"
 CONVENTION_TEXT = {
     SIGNED: "signed: red = positive, blue = negative (bwr, symmetric)",
@@ -39,21 +42,27 @@ def heatmap(attr: torch.Tensor, percentile: float = 99.0,
 
     Non-negative maps use ``inferno`` over [0, p] with p the map's ``percentile`` of |a|;
     signed maps use the symmetric diverging ``bwr`` scale over [−p, p] (blue negative, red
-    positive). ``signed`` forces the scale (e.g. one scale for every map of a method, so
-    a column of a figure reads the same way); ``None`` picks it from the map.
+    positive); NaN/Inf pixels are :data:`FLAG_RGB` (green). ``signed`` forces the scale
+    (e.g. one scale for every map of a method, so a column of a figure reads the same way);
+    ``None`` picks it from the map.
     :func:`colorbar` draws the matching colour bar.
     """
     from matplotlib import colormaps
 
     m = to_map(attr)
+    finite = torch.isfinite(m)
     if signed is None:
         signed = bool((m < 0).any())
-    scale = float(torch.quantile(m.abs().flatten(), percentile / 100.0)) or 1.0
+    mags = m.abs()[finite]
+    scale = (float(torch.quantile(mags, percentile / 100.0)) if mags.numel() else 0.0) or 1.0
+    m = m.nan_to_num(0.0, 0.0, 0.0)
     if signed:
         values, cmap = (m / scale).clamp(-1, 1) * 0.5 + 0.5, colormaps["bwr"]
     else:
         values, cmap = (m / scale).clamp(0, 1), colormaps["inferno"]
-    return cmap(values.numpy())[..., :3]
+    rgb = cmap(values.numpy())[..., :3]
+    rgb[~finite.numpy()] = FLAG_RGB  # NaN/Inf pixels: flagged, never drawn as a value
+    return rgb
 
 
 def colorbar(fig, ax, signed: bool, percentile: float = 99.0, label: str | None = None,
@@ -86,10 +95,53 @@ def overlay(image: torch.Tensor, attr: torch.Tensor, alpha: float = 0.55) -> np.
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
 
 
-def side_by_side(image: torch.Tensor, attr: torch.Tensor) -> np.ndarray:
-    """The image, the heatmap and the overlay next to each other (H×3W×3 uint8)."""
+def side_by_side(image: torch.Tensor, attr: torch.Tensor, legend: bool = False) -> np.ndarray:
+    """The image, the heatmap and the overlay next to each other (H×3W×3 uint8).
+
+    ``legend=True`` adds a strip under the panels (:func:`legend_strip`: the colour bar and
+    the sign convention of the map), at least 360 px wide (narrower panels are padded white
+    on the right)."""
     img = image.detach().float().cpu().clamp(0, 1)
     rgb = img.expand(3, *img.shape[1:]) if img.shape[0] == 1 else img[:3]
     base = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     heat = (heatmap(attr) * 255).round().astype(np.uint8)
-    return np.concatenate([base, heat, overlay(image, attr)], axis=1)
+    panels = np.concatenate([base, heat, overlay(image, attr)], axis=1)
+    if not legend:
+        return panels
+    strip = legend_strip(max(panels.shape[1], 360), sign_convention(to_map(attr)))
+    pad = np.full((panels.shape[0], strip.shape[1] - panels.shape[1], 3), 255, np.uint8)
+    return np.concatenate([np.concatenate([panels, pad], axis=1), strip], axis=0)
+
+
+def legend_strip(width: int, convention: str, percentile: float = 99.0) -> np.ndarray:
+    """A 44 px × ``width`` uint8 RGB strip: :func:`heatmap`'s colour bar for a map of sign
+    ``convention`` (:func:`sign_convention`; signed → ``bwr`` from −p to +p, else
+    ``inferno`` from 0 to p, p = the map's ``percentile`` of |a|) and its text (drawn once
+    per width and convention, then reused: a folder of photos pays for it once)."""
+    return _legend_strip(int(width), convention, float(percentile)).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _legend_strip(width: int, convention: str, percentile: float) -> np.ndarray:
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    signed = convention not in (NON_NEGATIVE, EMPTY)
+    fig = Figure(figsize=(width / 100, 0.44), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.03, 0.62, 0.94, 0.22))
+    bar = fig.colorbar(ScalarMappable(Normalize(-1.0 if signed else 0.0, 1.0),
+                                      colormaps["bwr" if signed else "inferno"]),
+                       cax=ax, orientation="horizontal")
+    ticks = [-1.0, 0.0, 1.0] if signed else [0.0, 1.0]
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([{-1.0: f"−p{percentile:g}", 0.0: "0", 1.0: f"+p{percentile:g}"}[t]
+                        for t in ticks])
+    bar.ax.tick_params(labelsize=6, pad=1, length=2)
+    fig.text(0.5, 0.02, CONVENTION_TEXT[convention] + f"; p = p{percentile:g}(|a|)",
+             ha="center", va="bottom", fontsize=6)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
