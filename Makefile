@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.faithmap-installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test test-all lint bench claims install clean
+.PHONY: demo test test-all lint bench claims install clean docs
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# The docs site (mkdocs-material + mkdocstrings, offline), strict: no broken links or references.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -51,4 +55,4 @@ claims: $(STAMP)
 	$(PY) -m faithmap.evaluation.report_markdown demo-out/results.json -o docs/results.md
 
 clean:
-	rm -rf $(VENV) demo-out faithmap-out .pytest_cache
+	rm -rf $(VENV) demo-out faithmap-out .pytest_cache site

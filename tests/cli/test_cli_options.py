@@ -111,3 +111,19 @@ def test_bench_images_and_deprecated_batch():
     both = _bench("--images", "2", "--batch", "3")
     assert both.exit_code == 2 and "--images only" in both.output
     assert "batch 8," in _bench().output  # the default is unchanged
+
+
+def test_explain_preset_then_batch_size_then_option(recorder, five_images, tmp_path,
+                                                    monkeypatch):
+    """Precedence: the preset's options < --batch-size < -o (issue 20)."""
+    from faithmap.core.presets import PRESETS, Preset
+
+    monkeypatch.setitem(PRESETS, "recorder_test", {"fast": Preset({"batch_size": 5}, "test"),
+                                                   "paper": Preset({}, "test")})
+    assert _explain(five_images, tmp_path / "a", "--preset", "fast").exit_code == 0
+    assert _explain(five_images, tmp_path / "b", "--preset", "fast",
+                    "--batch-size", "3").exit_code == 0
+    assert _explain(five_images, tmp_path / "c", "--preset", "fast", "--batch-size", "3",
+                    "-o", "batch_size=4").exit_code == 0
+    assert _explain(five_images, tmp_path / "d", "--preset", "default").exit_code == 0
+    assert recorder.built == [5, 3, 4, 32]

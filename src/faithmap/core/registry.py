@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .explainer import Explainer
+from .presets import preset_options
 from .targets import TargetLike
 
 T = TypeVar("T")
@@ -133,10 +134,14 @@ _MISSING: Any = object()
 
 
 def get_explainer(
-    model: nn.Module = _MISSING, method: str | type[Explainer] = _MISSING, /, **options: Any
+    model: nn.Module = _MISSING, method: str | type[Explainer] = _MISSING, /, *,
+    preset: str | None = None, **options: Any
 ) -> Explainer:
     """An explainer of ``model``: ``method`` is a registry name, ``"captum:Class"``,
     ``"zennit:Composite"`` or an :class:`Explainer` class (same order as :func:`explain`).
+
+    ``preset``: ``"fast"``, ``"default"`` or ``"paper"`` (:mod:`faithmap.core.presets`),
+    the method's documented settings; ``options`` override them.
 
     The old order ``get_explainer(method, model)`` still works for one release, with a
     ``DeprecationWarning``.
@@ -150,6 +155,8 @@ def get_explainer(
         model, method = method, model
     if model is _MISSING or method is _MISSING:
         raise TypeError("get_explainer(model, method, **options) needs a model and a method")
+    if preset is not None:
+        options = preset_options(method, preset, options)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(method, type) and issubclass(method, Explainer):
@@ -170,15 +177,18 @@ def explain(
     target: TargetLike = None,
     *,
     return_metadata: bool = False,
+    preset: str | None = None,
     **options: Any,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
-    """Explain ``model`` at ``x`` with ``method`` in one call (options go to the explainer).
+    """Explain ``model`` at ``x`` with ``method`` in one call (options go to the explainer;
+    ``preset="fast" | "default" | "paper"`` picks documented settings that they override,
+    :mod:`faithmap.core.presets`).
 
     ``return_metadata=True`` returns ``(attributions, metadata)``: the explainer's per-call
     facts (resolved targets, convergence deltas, per-sample flags such as BSM/BIG's
     ``fallback_samples``) as Python scalars, lists or CPU tensors.
     """
-    explainer = get_explainer(model, method, **options)
+    explainer = get_explainer(model, method, preset=preset, **options)
     attr = explainer(x, target)
     return (attr, explainer.metadata) if return_metadata else attr
 
