@@ -51,7 +51,7 @@ claims: $(STAMP)
 	$(PY) benchmarks/claims_dance.py --n 2 --seeds 3
 	$(PY) benchmarks/claims_neflag.py --n 20 --seeds 3
 	$(PY) benchmarks/claims_comet.py --n 200
-	$(VENV)/bin/faithmap demo --out demo-out
+	$(VENV)/bin/faithmap demo --n 100 --out demo-out
 	$(PY) -m faithmap.evaluation.report_markdown demo-out/results.json -o docs/results.md
 
 clean:

