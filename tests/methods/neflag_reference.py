@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from faithmap.core.seeding import randn_rows
+from faithmap.core.seeding import randn_blocks
 
 
 def _grad(model: nn.Module, z: torch.Tensor, c: int, score: str) -> torch.Tensor:
@@ -42,7 +42,8 @@ def literal_neflag(model, x, targets, *, n_samples, radius, steps, score="probab
     for s in range(len(x)):
         xs, c = x[s], int(targets[s])
         for i in range(n_samples):
-            xi = randn_rows(seed, [(s, i)], tuple(x.shape[1:]), x.dtype, x.device)[0]
+            xi = randn_blocks(seed, [s], [i], tuple(x.shape[1:]), x.dtype, x.device,
+                              per_sample=n_samples)[0]
             z = _project(xs + xi / xi.norm() * start * radius, xs, radius, low, high, norm)
             for _ in range(steps):
                 g = _grad(model, z, c, score)

@@ -3,9 +3,10 @@
 Written from the equations in ``docs/methods/neflag.md`` (sampling="stratified") with plain
 loops: one sample, one point, one step, one feature at a time. It imports nothing from
 faithmap — not its seeding, projections, gradients or batching. The random draws follow the
-documented seeding contract (DESIGN.md §5: a CPU ``torch.Generator`` seeded by a hash of
-(seed, sample, draw), one ``torch.randn`` float32 draw per key), rewritten here from its
-equation.
+documented seeding contract (DESIGN.md §5, ``core.seeding.BlockDraws``: draw j of a sample
+is row j mod 8 of one float32 ``torch.randn(k, D)`` call (k = 8, or the draws left) on a
+CPU ``torch.Generator`` seeded by a hash of (seed, sample, block tag, stream 0, j div 8)),
+rewritten here from its equation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 _MIX, _MASK = 0x9E3779B97F4A7C15, (1 << 63) - 1
+_BLOCK, _BLOCK_TAG = 8, 0x5EED_B10C
 
 
 def _key_seed(seed: int, *keys: int) -> int:
@@ -26,9 +28,12 @@ def _key_seed(seed: int, *keys: int) -> int:
     return h
 
 
-def _draw(seed: int, sample: int, draw: int, size: int) -> list[float]:
-    g = torch.Generator().manual_seed(_key_seed(seed, sample, draw))
-    return [float(v) for v in torch.randn(size, generator=g, dtype=torch.float32)]
+def _draw(seed: int, sample: int, draw: int, size: int, count: int) -> list[float]:
+    """Draw ``draw`` of ``count`` of a sample: blocks of 8 draws, the last one shorter."""
+    g = torch.Generator().manual_seed(_key_seed(seed, sample, _BLOCK_TAG, 0, draw // _BLOCK))
+    rows = min(_BLOCK, count - draw // _BLOCK * _BLOCK)
+    block = torch.randn(rows, size, generator=g, dtype=torch.float32)
+    return [float(v) for v in block[draw % _BLOCK]]
 
 
 def _score_grad(model: nn.Module, z: list[float], shape, c: int, score: str) -> list[float]:
@@ -94,7 +99,7 @@ def literal_stratified(model, x, targets, *, n_samples, radius, steps, angle=60.
             weights.append(1.0)
         basis = [axis]
         for j in range(n_samples // 2):
-            v = _draw(seed, s, j, size)
+            v = _draw(seed, s, j, size, n_samples // 2)
             for b in basis:
                 p = _dot(v, b)
                 v = [vi - p * bi for vi, bi in zip(v, b)]

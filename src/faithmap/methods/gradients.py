@@ -33,7 +33,7 @@ from ..core.integration import (
     trapezoid_weights,
 )
 from ..core.registry import register
-from ..core.seeding import SeedLike, base_seed, randn_rows
+from ..core.seeding import BlockDraws, SeedLike, base_seed
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 
@@ -266,22 +266,42 @@ def adaptive_integrated_gradients(
     network's F is piecewise linear, so an interval without a kink has e_j = 0). Every point
     is kept, no pass is repeated; at most ``max_steps`` gradients per sample (else
     ``converged`` is False). The points depend only on each sample's own rows, so the result
-    does not depend on ``batch_size``. Reconstructed (not in the IG paper, which asks for
-    20–300 uniform steps): adaptive quadrature with the exactly known path integral
-    F(1) − F(0) as the error estimate.
+    does not depend on ``batch_size``. Samples are refined in groups of ``batch_size``
+    (each group's kept gradients, at most ``batch_size · max_steps`` rows, are summed and
+    released before the next group), so memory does not grow with N. Reconstructed (not in
+    the IG paper, which asks for 20–300 uniform steps): adaptive quadrature with the exactly
+    known path integral F(1) − F(0) as the error estimate.
     """
     n = x.shape[0]
+    group = n if batch_size is None else batch_size
+    attr = torch.zeros_like(x)
+    parts = [_adaptive_group(model, x, baseline, target, tolerance, max_steps, batch_size,
+                             list(range(lo, min(lo + group, n))), attr)
+             for lo in range(0, n, group)]
+    return _merge_paths(parts)
+
+
+def _adaptive_group(model, x, baseline, target, tolerance, max_steps, batch_size,
+                    members: list[int], attr: torch.Tensor) -> AdaptivePath:
+    """:func:`adaptive_integrated_gradients` for the samples ``members`` (global indices,
+    at most ``batch_size`` of them, so the kept gradients take at most
+    ``batch_size · max_steps`` rows); their rows of ``attr`` are filled."""
     delta = x - baseline
     shape = (-1,) + (1,) * (x.dim() - 1)
+    idx = torch.tensor(members, dtype=torch.long)
     with torch.no_grad():
-        start = map_rows(n, batch_size, lambda r: target.scores(
-            model(baseline[r.to(x.device)]), r).double().cpu())
+        start = map_rows(len(members), batch_size, lambda r: target.scores(
+            model(baseline[idx[r].to(x.device)]), idx[r]).double().cpu())
+    n = x.shape[0]
     pts: list[list[float]] = [[0.0] for _ in range(n)]
-    value: list[list[float]] = [[float(v)] for v in start]
+    value: list[list[float]] = [[0.0] for _ in range(n)]
+    for k, i in enumerate(members):
+        value[i][0] = float(start[k])
     slope: list[list[float]] = [[] for _ in range(n)]
     grads: list[list[torch.Tensor]] = [[] for _ in range(n)]
-    pending = [(i, 1.0) for i in range(n)]
-    done = [False] * n
+    pending = [(i, 1.0) for i in members]
+    inside = set(members)
+    done = [i not in inside for i in range(n)]
     rounds = 0
     while pending:
         rounds += 1
@@ -316,31 +336,46 @@ def adaptive_integrated_gradients(
             split = torch.nonzero(mag >= SPLIT_FRACTION * mag.max()).flatten()
             split = split[torch.argsort(-mag[split], stable=True)][:room]
             pending += [(i, float((p[j] + p[j + 1]) / 2)) for j in sorted(split.tolist())]
-    return _finish_path(x, delta, pts, value, grads, tolerance, rounds)
+    return _finish_path(x, delta, pts, value, grads, tolerance, rounds, members, attr)
 
 
-def _finish_path(x, delta, pts, value, grads, tolerance, rounds) -> AdaptivePath:
-    """Trapezoid sums in increasing α per sample, and the per-sample facts."""
-    n = x.shape[0]
-    attr = torch.empty_like(x)
+def _merge_paths(parts: list[AdaptivePath]) -> AdaptivePath:
+    """The groups' paths (consecutive samples, one shared attribution) as one."""
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+    return AdaptivePath(
+        attribution=parts[0].attribution, n_steps=cat("n_steps"),
+        completeness_error=cat("completeness_error"),
+        converged=cat("converged"), gap=cat("gap"), convergence_delta=cat("convergence_delta"),
+        samples=cat("samples"), alphas=cat("alphas"), weights=cat("weights"),
+        rounds=max(p.rounds for p in parts))
+
+
+def _finish_path(x, delta, pts, value, grads, tolerance, rounds, members,
+                 attr) -> AdaptivePath:
+    """Trapezoid sums in increasing α per sample of ``members`` (into ``attr``), and their
+    facts; the group's kept gradients are released."""
     rows_s, rows_a, rows_w = [], [], []
-    gap = torch.tensor([value[i][pts[i].index(1.0)] - value[i][0] for i in range(n)],
+    gap = torch.tensor([value[i][pts[i].index(1.0)] - value[i][0] for i in members],
                        dtype=torch.float64)
     shape = (-1,) + (1,) * (x.dim() - 1)
-    for i in range(n):
+    for i in members:
         p, order = torch.sort(torch.tensor(pts[i], dtype=torch.float64))
         w = trapezoid_weights(p)
         g = torch.stack([grads[i][j - 1] for j in order[1:].tolist()])
         attr[i] = delta[i] * (w.to(device=x.device, dtype=x.dtype).view(shape) * g).sum(0)
+        grads[i] = []
         rows_s.append(torch.full((len(w),), i, dtype=torch.long))
         rows_a.append(p[1:])
         rows_w.append(w)
-    err = attr.flatten(1).sum(1).double().cpu() - gap
+    rows = torch.tensor(members, dtype=torch.long)
+    err = attr[rows.to(x.device)].flatten(1).sum(1).double().cpu() - gap
     rel = err.abs() / gap.abs().clamp_min(torch.finfo(torch.float64).tiny)
-    start = torch.tensor([v[0] for v in value], dtype=torch.float64)
+    start = torch.tensor([value[i][0] for i in members], dtype=torch.float64)
     floor = ROUNDING * torch.finfo(x.dtype).eps * torch.maximum(start.abs(), gap.abs())
     return AdaptivePath(
-        attribution=attr, n_steps=torch.tensor([len(g) for g in grads]),
+        attribution=attr, n_steps=torch.tensor([len(pts[i]) - 1 for i in members]),
         completeness_error=rel, converged=(rel <= tolerance) | (err.abs() <= floor),
         gap=gap, convergence_delta=err,
         samples=torch.cat(rows_s), alphas=torch.cat(rows_a), weights=torch.cat(rows_w),
@@ -376,11 +411,17 @@ class _NoisyGradients(Explainer):
         flat = x.flatten(1)
         return self.noise_level * (flat.max(1).values - flat.min(1).values)
 
-    def noise(self, x: torch.Tensor, rows: torch.Tensor, seed: int) -> torch.Tensor:
-        """The noise ε for rows (sample = row // S, draw = row % S), scaled by σ."""
-        keys = [(int(r) // self.n_samples, int(r) % self.n_samples) for r in rows]
-        eps = randn_rows(seed, keys, tuple(x.shape[1:]), x.dtype, x.device)
-        return eps * self.noise_std(x)[rows // self.n_samples].view(-1, 1, 1, 1)
+    def noise(self, x: torch.Tensor, rows: torch.Tensor, seed: int,
+              draws: BlockDraws | None = None) -> torch.Tensor:
+        """The noise ε for rows (sample = row // S, draw = row % S), scaled by σ: standard
+        normal draws in seeded blocks (:class:`~faithmap.core.seeding.BlockDraws`; pass one
+        ``draws`` across chunks so each block is drawn once)."""
+        if draws is None:
+            draws = BlockDraws(seed, tuple(x.shape[1:]), x.dtype, x.device,
+                               per_sample=self.n_samples)
+        sample = rows // self.n_samples
+        eps = draws(sample, rows % self.n_samples)
+        return eps * self.noise_std(x)[sample.to(x.device)].view(-1, *[1] * (x.dim() - 1))
 
     def all_noise(self, x: torch.Tensor) -> torch.Tensor:
         """Every noise draw of a call, N×S×C×H×W (for inspection and tests)."""
@@ -403,10 +444,11 @@ class _NoisyGradients(Explainer):
         target.resolve_with(net, x.detach())
         seed = base_seed(self.seed)
         s_count = self.n_samples
+        draws = BlockDraws(seed, tuple(x.shape[1:]), x.dtype, x.device, per_sample=s_count)
 
         def compute(rows: torch.Tensor) -> torch.Tensor:
             sample = rows // s_count
-            noisy = x[sample.to(x.device)] + self.noise(x.detach(), rows, seed)
+            noisy = x[sample.to(x.device)] + self.noise(x.detach(), rows, seed, draws)
             grad, _ = input_gradient(net, noisy, target, sample, create_graph=create_graph)
             return torch.stack([grad**p for p in powers], dim=1)
 

@@ -41,7 +41,7 @@ from ..core.deprecation import renamed_attribute, renamed_options
 from ..core.explainer import Explainer
 from ..core.geometry import BoundsLike, Box, as_box, clip_to_box, norm_of, project
 from ..core.registry import register
-from ..core.seeding import SeedLike, base_seed, randn_rows
+from ..core.seeding import BlockDraws, SeedLike, base_seed
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 
@@ -185,15 +185,17 @@ class NeFLAG(Explainer):
             z = _onto(z - alpha * d, xs, es, self.norm, box)
         return z
 
-    def search(self, x, radius, box, target, rows, seed):
+    def search(self, x, radius, box, target, rows, seed, draws=None):
         """``sampling="descent"``: z^T for rows (sample = row // n, draw = row % n) and the
-        gradient g(z^T) there."""
+        gradient g(z^T) there; the starts ξ are drawn in seeded blocks (``draws``, a
+        :class:`~faithmap.core.seeding.BlockDraws` kept across chunks)."""
         n = self.n_samples
         sample = rows // n
-        keys = [(int(r) // n, int(r) % n) for r in rows]
+        if draws is None:
+            draws = BlockDraws(seed, tuple(x.shape[1:]), x.dtype, x.device, per_sample=n)
         s = sample.to(x.device)
         xs, es = x[s], radius[s]
-        xi = randn_rows(seed, keys, tuple(x.shape[1:]), x.dtype, x.device)
+        xi = draws(sample, rows % n)
         z = _onto(xs + _unit(xi) * _per_row(self.start * es, xi), xs, es, self.norm, box)
         z = self.descend(z, xs, es, box, target, sample)
         return z, score_gradient(self.model, z, target, sample, self.score)
@@ -209,24 +211,32 @@ class NeFLAG(Explainer):
         still = norm_of(d, "l2") == 0
         if bool(still.any()):  # no gradient anywhere on the path: a seeded random axis
             idx = torch.nonzero(still).flatten()
-            d[idx] = randn_rows(seed, [(int(i), self.n_samples) for i in idx],
-                                (d.shape[1],), x.dtype, x.device)
+            d[idx] = BlockDraws(seed, (d.shape[1],), x.dtype, x.device, stream=1, per_sample=1)(
+                idx.cpu(), [0] * len(idx))
         return _unit(d)
 
-    def directions(self, axis: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Step 2: the unit directions u (N×n×D) and their cos θ_i to the axis (n)."""
+    def directions(self, axis: torch.Tensor, seed: int, samples: torch.Tensor | None = None,
+                   draws: BlockDraws | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step 2: the unit directions u (G×n×D) and their cos θ_i to the axis (n), for the
+        G axes (rows of ``axis``) of samples ``samples`` (default 0..G−1). v_j is draw j of
+        its sample, in seeded blocks (``draws``)."""
         n, (count, size) = self.n_samples, axis.shape
         pairs = n // 2
         if pairs > size - 1:
             raise ValueError(f"sampling='stratified' needs n_samples <= {2 * size - 1} for "
                              f"inputs of {size} features, got {n}")
+        samples = torch.arange(count) if samples is None else samples.cpu()
+        if draws is None:
+            draws = BlockDraws(seed, (size,), axis.dtype, axis.device, per_sample=max(pairs, 1))
         theta = math.radians(self.angle)
         cos, sin = math.cos(theta), math.sin(theta)
         basis = [axis]
         u = [axis[:, None]] if n % 2 else []
+        if pairs:
+            vs = draws(samples.repeat_interleave(pairs), torch.arange(pairs).repeat(count))
+            vs = vs.view(count, pairs, size)
         for j in range(pairs):
-            v = randn_rows(seed, [(i, j) for i in range(count)], (size,), axis.dtype,
-                           axis.device)
+            v = vs[:, j]
             for b in basis:  # modified Gram–Schmidt against a, v_0, …, v_{j-1}
                 v = v - (v * b).sum(1, keepdim=True) * b
             v = _unit(v)
@@ -235,6 +245,30 @@ class NeFLAG(Explainer):
         c = torch.tensor(([1.0] if n % 2 else []) + [cos] * (2 * pairs), dtype=axis.dtype)
         return torch.cat(u, 1), c
 
+    def _point_directions(self, axis: torch.Tensor, seed: int):  # noqa: ANN202
+        """rows -> u of each row (sample = row // n, point = row % n), computed per sample
+        when a chunk first needs it and kept only while chunks still need that sample, so
+        memory is O((batch_size + n)·D), not N·n·D."""
+        n = self.n_samples
+        draws = BlockDraws(seed, (axis.shape[1],), axis.dtype, axis.device,
+                           per_sample=max(n // 2, 1))
+        kept: dict[int, torch.Tensor] = {}
+
+        def of(rows: torch.Tensor) -> torch.Tensor:
+            sample = rows // n
+            wanted = sample.unique().tolist()
+            new = [i for i in wanted if i not in kept]
+            for i in list(kept):
+                if i not in wanted:
+                    del kept[i]
+            if new:
+                idx = torch.tensor(new)
+                u, _ = self.directions(axis[idx.to(axis.device)], seed, idx, draws)
+                kept.update(zip(new, u))
+            return torch.stack([kept[int(i)][int(k)] for i, k in zip(sample, rows % n)])
+
+        return of
+
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         box = as_box(self.bounds, x)
         radius = self.radii(x, box)
@@ -242,17 +276,20 @@ class NeFLAG(Explainer):
         seed, n, size = base_seed(self.seed), self.n_samples, x[0].numel()
         points: list[torch.Tensor] = []
         if self.sampling == "stratified":
-            u, c = self.directions(self.axes(x, radius, box, target, seed), seed)
+            c = torch.tensor(([1.0] if n % 2 else []) + [math.cos(math.radians(self.angle))]
+                             * (2 * (n // 2)), dtype=x.dtype)
             weight = float((c * c).sum())
+            direction_of = self._point_directions(self.axes(x, radius, box, target, seed), seed)
         else:
             weight = float(n)
+            draws = BlockDraws(seed, tuple(x.shape[1:]), x.dtype, x.device, per_sample=n)
 
         def compute(rows: torch.Tensor) -> torch.Tensor:
             s = (rows // n).to(x.device)
             if self.sampling == "descent":
-                z, g = self.search(x, radius, box, target, rows, seed)
+                z, g = self.search(x, radius, box, target, rows, seed, draws)
             else:
-                step = u[s, (rows % n).to(x.device)].view(len(rows), *x.shape[1:])
+                step = direction_of(rows).view(len(rows), *x.shape[1:])
                 if self.norm == "linf":
                     step = step / _per_row(norm_of(step, "linf"), step)
                 z = clip_to_box(x[s] + _per_row(radius[s], step) * step, box)

@@ -33,7 +33,7 @@ from torch import nn
 from ...core.adam import adam_direction
 from ...core.batching import chunks
 from ...core.geometry import Box
-from ...core.seeding import rand_rows
+from ...core.seeding import BlockDraws
 
 
 class _Stop(Exception):
@@ -272,13 +272,14 @@ def make_decoys(
     radius_of = (settings.radius * scale).to(x.dtype)
     deltas, devs, falls = [], [], []
     passes = torch.zeros(n, dtype=torch.long, device=x.device)
+    draws = BlockDraws(seed, (c * patch * patch,), x.dtype, x.device, kind="uniform",
+                       per_sample=2 * m)
     with _frozen(model):
         for rows in chunks(total, batch_size):
             rows = rows.to(x.device)
             sample, mask, sign_i = rows // (2 * m), (rows % (2 * m)) // 2, rows % 2
             sign = 1 - 2 * sign_i
-            keys = [(int(i), int(r % (2 * m))) for i, r in zip(sample, rows)]
-            u = rand_rows(seed, keys, (c * patch * patch,), x.dtype, x.device)
+            u = draws(sample.cpu(), (rows % (2 * m)).cpu())
             v0 = sign[:, None] * u * settings.init
             d, dev, fb, used = solve_rows(model, module, x, f0, radius_of[sample], sample,
                                           index_m[mask], sign, v0, settings)
