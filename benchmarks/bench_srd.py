@@ -1,7 +1,8 @@
 """SRD cost (issue 5): multiple of one forward+backward, and speed-up over the literal form.
 
-1. torchvision resnet50 and vgg16 (random weights), 224², batch 4, CPU: one SRD call vs one
-   plain forward+backward (input gradient) of the same batch, timed alternately.
+1. torchvision resnet50, vgg16, mobilenet_v3_large, efficientnet_b0, convnext_tiny and
+   vit_b_16 (random weights), 224², batch 4, CPU: one SRD call vs one plain
+   forward+backward (input gradient) of the same batch, timed alternately.
 2. One conv layer (8→16 channels, 3×3, 32×32, batch 2) inside conv–ReLU–GAP–linear: the
    whole SRD call vs the literal per-kernel-tap reference of that single layer
    (tests/methods/srd_reference.py), with the largest difference between the two maps.
@@ -21,6 +22,9 @@
     python benchmarks/bench_srd.py [--repeats 2] [--size 224] [--batch 4]
     python benchmarks/bench_srd.py --apop
     python benchmarks/bench_srd.py --conservation
+    python benchmarks/bench_srd.py --families   # conservation per torchvision family
+    python benchmarks/bench_srd.py --cost-only --repeats 2   # SRD / fwd+bwd (issue 17)
+    python benchmarks/bench_srd.py --all-builders   # every torchvision builder at 64²
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from torch import nn
 import faithmap as fm
 from faithmap.evaluation.throughput import timed
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "methods"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests" / "methods"),
+               str(Path(__file__).resolve().parents[1] / "tests")]
 
 
 
@@ -50,11 +55,15 @@ def forward_backward(model: nn.Module, x: torch.Tensor):
     return run
 
 
+COST_MODELS = ("resnet50", "vgg16", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+               "vit_b_16")
+
+
 def cost_table(args) -> None:
     print(f"| model | SRD (s) | fwd+bwd (s) | SRD / fwd+bwd |  ({args.size}², batch {args.batch}, "
-          f"{torch.get_num_threads()} threads)")
+          f"{torch.get_num_threads()} threads, median of {args.repeats})")
     print("|---|---:|---:|---:|")
-    for arch in ("resnet50", "vgg16"):
+    for arch in args.models or COST_MODELS:
         torch.manual_seed(0)
         model = torchvision.models.get_model(arch).eval()
         x = torch.rand(args.batch, 3, args.size, args.size)
@@ -165,6 +174,67 @@ def conservation_table() -> None:
               f"{error(model, x, torch.float64):.1e} |", flush=True)
 
 
+def family_table() -> None:
+    """Conservation error per family: the slow test's builders at their smallest accepted
+    input (tests/methods/test_srd_families.py), 2 sample photos (1 at 224²)."""
+    from test_srd_families import FAMILY_BUILDER, _nonzero_heads, _photos, full_builder
+
+    print("| family | builder | input | max rel. error float32 | float64 | SRD (s, float32) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for family in sorted(FAMILY_BUILDER):
+        name, size = FAMILY_BUILDER[family]
+        cols = []
+        for dtype in (torch.float32, torch.float64):
+            try:
+                model, _ = full_builder(family)
+                model = _nonzero_heads(model).to(dtype)
+                x = _photos(size, 1 if size > 100 else 2).to(dtype)
+                start = time.perf_counter()
+                attr = fm.SRD(model)(x)
+                took = time.perf_counter() - start
+                logit = model(x).max(1).values.detach()
+                err = ((attr.sum((1, 2, 3)) - logit).abs() / logit.abs()).max().item()
+                cols.append(f"{err:.1e}")
+                if dtype == torch.float32:
+                    t32 = took
+            except Exception as exc:  # noqa: BLE001 - the table reports refusals
+                cols.append(f"refused: {type(exc).__name__}: {exc}"[:120])
+                t32 = float("nan")
+        print(f"| {family} | {name} | {size}² | {cols[0]} | {cols[1]} | {t32:.1f} |",
+              flush=True)
+
+
+def all_builders() -> None:
+    """``fm.explain(model, x, method="srd")`` on every torchvision classification builder:
+    64² (inception_v3 75², maxvit_t 224², ViTs built with image_size=64, vit_h_14 56²), one
+    sample photo (astronaut), random weights (random heads where a builder zero-initialises
+    one), float32; relative error of the map's sum against the predicted logit."""
+    import warnings
+
+    from test_srd_families import _nonzero_heads, _photos
+
+    print("| builder | input | max rel. error | s |\n|---|---:|---:|---:|")
+    for name in torchvision.models.list_models(module=torchvision.models):
+        start = time.perf_counter()
+        kw = {"image_size": 56 if name.startswith("vit_h") else 64} \
+            if name.startswith("vit") else {}
+        size = {"inception_v3": 75}.get(name, 224 if name.startswith("maxvit")
+                                        else kw.get("image_size", 64))
+        try:
+            torch.manual_seed(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = _nonzero_heads(torchvision.models.get_model(name, num_classes=10,
+                                                                    **kw))
+            x = _photos(size, 1)
+            attr = fm.explain(model, x, method="srd")
+            logit = model(x).max(1).values.detach()
+            err = f"{((attr.sum((1, 2, 3)) - logit).abs() / logit.abs()).max().item():.1e}"
+        except Exception as exc:  # noqa: BLE001 - the table reports refusals
+            err = f"refused: {type(exc).__name__}: {exc}"[:150]
+        print(f"| {name} | {size}² | {err} | {time.perf_counter() - start:.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
@@ -173,7 +243,22 @@ def main() -> None:
     parser.add_argument("--apop", action="store_true", help="print the APOP tables instead")
     parser.add_argument("--conservation", action="store_true",
                         help="print the conservation errors on real images instead")
+    parser.add_argument("--families", action="store_true",
+                        help="conservation error per torchvision family instead")
+    parser.add_argument("--cost-only", action="store_true", help="only the cost table")
+    parser.add_argument("--all-builders", action="store_true",
+                        help="fm.explain(..., method='srd') on every torchvision builder")
+    parser.add_argument("--models", nargs="*", help=f"cost table models (default {COST_MODELS})")
     args = parser.parse_args()
+    if args.families:
+        family_table()
+        return
+    if args.all_builders:
+        all_builders()
+        return
+    if args.cost_only:
+        cost_table(args)
+        return
     if args.apop:
         apop_tables()
         return

@@ -155,23 +155,36 @@ def test_cam_start_contrastive_per_channel(cnn):
     _close(p.sum(1, keepdim=True), SRD(cnn)(x))
 
 
-class Custom(nn.Module):
+class Sine(nn.Module):
     def forward(self, x):
-        return x * torch.sigmoid(x)
+        return torch.sin(x)
 
 
-@pytest.mark.parametrize("layer,path,kind", [
-    (nn.LayerNorm([4, 8, 8]), "1", "LayerNorm"),
-    (nn.PReLU(), "1", "PReLU"),
-    (Custom(), "1", "Custom"),
+class Square(nn.Module):
+    def forward(self, x):
+        return x * x
+
+
+class SigmoidAdded(nn.Module):
+    def forward(self, x):
+        return x + torch.sigmoid(x)
+
+
+@pytest.mark.parametrize("layer,path,kind,op", [
+    (nn.Softplus(), "1", "Softplus", "no SRD rule"),  # softplus(0) != 0: no gate
+    (Sine(), "1", "Sine", "'sin'"),
+    (Square(), "1", "Square", "product of two activations"),
+    (SigmoidAdded(), "1", "SigmoidAdded", "additively"),
 ])
-def test_unsupported_layer(layer, path, kind):
+def test_unsupported_layer(layer, path, kind, op):
+    """Refusals name the module path, its type and the op (issue 17)."""
     m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), layer, nn.Flatten(),
                       nn.Linear(256, 2)).eval()
     before = fingerprint(m)
     with pytest.raises(UnsupportedLayerError, match=kind) as info:
         SRD(m)(torch.rand(1, 3, 8, 8))
     assert info.value.path == path and info.value.module_type == kind
+    assert op in str(info.value)
     assert_same_fingerprint(before, fingerprint(m))
 
 

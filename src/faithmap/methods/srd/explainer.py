@@ -95,13 +95,15 @@ class SRD(Explainer):
     def _cut(self, rp: Replay) -> tuple[str, torch.Tensor]:
         """The last spatial ReLU (name, pre-activation), checked to be a cut of the graph."""
         why = "start='cam'" if self.start == "cam" else "contrastive=True"
-        spatial = [(n, z) for n, z, v in rp.boundaries if v.dim() == 4]
+        spatial = [(n, z) for n, z, v in rp.spatial()]
         if not spatial:
-            raise CutError(f"{why} restarts the recursion at the last spatial ReLU, but the "
-                           "model has no ReLU on an N×C×H×W map")
+            raise CutError(f"{why} restarts the recursion at the last spatial ReLU (gate), "
+                           "but the model has no ReLU or other gate on a channel-first "
+                           "N×C×H×W map (a token or channel-last model: use start='head' "
+                           "without contrastive)")
         name, z = spatial[-1]
-        if rp.graph is not None and not is_cut(rp.graph, name):
-            cuts = [n for n, _ in spatial if is_cut(rp.graph, n)]
+        if rp.graph is not None and not is_cut(rp.graph, name, rp.coef):
+            cuts = [n for n, _ in spatial if is_cut(rp.graph, n, rp.coef)]
             raise CutError(
                 f"{why} restarts the recursion at the last spatial ReLU {name!r}, but it is "
                 "not a cut of the graph (a path from the input to the output bypasses it, "
@@ -160,11 +162,11 @@ class SRD(Explainer):
             if layer not in found:
                 raise KeyError(f"unknown layer {layer!r}; boundaries: {list(found)}")
             z = found[layer]
-            spatial = [n for n, t in found.items() if t.dim() == 4]
-            if z.dim() != 4:
-                raise LayerError(f"erf needs a spatial ReLU (N×C×h×w); {layer!r} is fully "
-                                 f"connected (shape {tuple(z.shape)}); spatial ReLUs: "
-                                 f"{spatial}")
+            spatial = [n for n, _, _ in rp.spatial()]
+            if layer not in spatial:
+                kind = "fully connected" if z.dim() != 4 else "not channel-first"
+                raise LayerError(f"erf needs a spatial ReLU (N×C×h×w); {layer!r} is {kind} "
+                                 f"(shape {tuple(z.shape)}); spatial ReLUs: {spatial}")
             h, w = z.shape[2:]
             i, j = (int(p) for p in position)
             if not (0 <= i < h and 0 <= j < w):
