@@ -12,11 +12,15 @@ is BIG's first call (search + 50 IG steps) minus its second call (a cache hit: I
 
     python benchmarks/bench_boundary.py [--size 64] [--batch 16] [--compare-early-stop]
 
-``--engines`` (issue 18) instead compares the search engines of ``find_boundary`` side by
-side — ``engine="sweep"`` (PGD sweep + CW + bisection) and ``engine="fmn"`` (Fast
-Minimum-Norm + bisection) — on every zoo MNIST model (real test digits) and on resnet18:
-median and mean boundary distance, found rate, forward+backward rows per sample, wall time,
-and the share of samples where FMN's point is at most as far as the sweep's.
+``--engines`` (issue 18) instead compares the search engines side by side —
+``find_boundary(engine="fmn")`` (the default: Fast Minimum-Norm, Pintor et al., NeurIPS
+2021, + bisection), ``engine="ddn"`` (Decoupled Direction and Norm, Rony et al., CVPR 2019,
++ bisection; L2 only), ``engine="sweep"`` (PGD sweep + CW + bisection, the previous default)
+and, where adv-lib is installed, adv-lib's own ``fmn`` and ``ddn`` (100 steps, its defaults,
+``levels=None``; no bisection) — on every zoo MNIST model (real test digits) and on
+resnet18: median and mean boundary distance, found rate, forward+backward and forward-only
+rows per sample, wall time, each as a ratio to the sweep's, and the share of samples where
+the engine's point is at most as far as the sweep's. adv-lib's rows are counted by a hook.
 
     python benchmarks/bench_boundary.py --engines [--batch 16] [--norm l2] [--targeted]
 """
@@ -34,7 +38,6 @@ from faithmap.attacks import find_boundary
 from faithmap.evaluation.throughput import device_name, timed, timed_call
 
 REFERENCE_PASSES = 7 * 40 + 100
-ZOO = ("mnist_allconv", "mnist_vgg", "mnist_resnet", "mnist_bottleneck", "mnist_vgg_robust")
 
 
 
@@ -85,7 +88,7 @@ def engine_cases(size: int, batch: int, device: str):
     resnet18 (random weights) on uniform noise at size²."""
     images, _ = fm.data.load("mnist", split="test")
     x = images[torch.linspace(0, len(images) - 1, batch).long()].to(device)
-    for name in ZOO:
+    for name in fm.zoo.names():  # every zoo model
         yield name, fm.zoo.load(name).to(device), x
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval().to(device)
@@ -93,38 +96,116 @@ def engine_cases(size: int, batch: int, device: str):
     yield f"resnet18 random 3×{size}²", model, xr.to(device)
 
 
+def adv_lib_attacks(norm: str) -> dict:
+    """adv-lib's attacks for the comparison (name → callable(model, x, y, targeted)), {}
+    where adv-lib is absent. Its ``attacks`` package imports visdom for its loggers, which
+    FMN and DDN do not need: a stub logger module stands in while their files load."""
+    try:
+        import adv_lib
+    except ImportError:
+        return {}
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    def load(filename: str, name: str):
+        path = Path(adv_lib.__path__[0]) / "attacks" / filename
+        spec = importlib.util.spec_from_file_location(f"_bench_adv_lib_{name}", path)
+        if spec is None or spec.loader is None:
+            return None
+        stub = types.ModuleType("adv_lib.utils.visdom_logger")
+        stub.VisdomLogger = object
+        saved = sys.modules.get("adv_lib.utils.visdom_logger")
+        sys.modules["adv_lib.utils.visdom_logger"] = stub
+        try:
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            if saved is None:
+                sys.modules.pop("adv_lib.utils.visdom_logger", None)
+            else:
+                sys.modules["adv_lib.utils.visdom_logger"] = saved
+        return getattr(module, name)
+
+    out = {}
+    fmn = load("fast_minimum_norm.py", "fmn")
+    if fmn is not None:
+        p = 2 if norm == "l2" else float("inf")
+        out["adv-lib fmn"] = lambda m, x, y, t: fmn(m, x, y, norm=p, targeted=t, steps=100)
+    ddn = load("decoupled_direction_norm.py", "ddn")
+    if ddn is not None and norm == "l2":
+        out["adv-lib ddn"] = lambda m, x, y, t: ddn(m, x, y, targeted=t, steps=100, levels=None)
+    return out
+
+
+class Rows:
+    """Rows through ``model``: all forwards, and those whose output received a gradient."""
+
+    def __init__(self, model) -> None:
+        self.forward = self.backward = 0
+        self.handle = model.register_forward_hook(self.hook)
+
+    def hook(self, _m, _i, out) -> None:
+        self.forward += out.shape[0]
+        if out.requires_grad:
+            out.register_hook(lambda g, r=out.shape[0]: self.count(r, g))
+
+    def count(self, rows: int, grad):
+        self.backward += rows
+        return grad
+
+
 def compare_engines(args) -> None:
     """The --engines table (module doc)."""
     dev = args.device
+    theirs = adv_lib_attacks(args.norm)
     print(f"# find_boundary engines side by side, batch {args.batch}, norm {args.norm}, {dev} "
           f"({device_name(dev)}), torch {torch.__version__}"
-          + (", targets: the second most likely class" if args.targeted else ""))
+          + (", targets: the second most likely class" if args.targeted else "")
+          + ("" if theirs else "; adv-lib not installed"))
     print("| model | engine | fwd+bwd rows / sample | fwd-only rows / sample | time (s) | "
-          "found rate | median distance | mean distance | fmn ≤ sweep (share of samples) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "found rate | median distance | mean distance | median / sweep's | "
+          "fwd+bwd / sweep's | time / sweep's | ≤ sweep (share of samples) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    engines = ["sweep", "fmn"] + (["ddn"] if args.norm == "l2" else [])
     for name, model, x in engine_cases(args.size, args.batch, dev):
-        target = None
-        if args.targeted:
-            with torch.no_grad():
-                target = model(x).topk(2, dim=1).indices[:, 1]
-        out = {}
-        for engine in ("sweep", "fmn"):
+        n = len(x)
+        with torch.no_grad():
+            pred = model(x).topk(2, dim=1).indices
+        target = pred[:, 1] if args.targeted else None
+        rows = {}
+        for engine in engines:
             kw = {"norm": args.norm, "batch_size": args.batch_size, "engine": engine}
             t, b = timed_call(
                 lambda m=model, x=x, y=target, kw=kw: find_boundary(m, x, y, **kw), dev)
-            out[engine] = b
-            d = b.distances[b.found]
-            med = d.median().item() if len(d) else float("nan")
+            rows[engine] = (b.forward_backward / n, b.forward / n, t, b.found, b.distances)
+        y = pred[:, 1] if args.targeted else pred[:, 0]
+        for label, attack in theirs.items():
+            counter = Rows(model)
+            try:
+                t, adv = timed_call(
+                    lambda m=model, x=x, y=y, a=attack: a(m, x, y, args.targeted), dev)
+            finally:
+                counter.handle.remove()
+            with torch.no_grad():
+                lab = model(adv).argmax(1)
+            ok = (lab == y) if args.targeted else (lab != y)
+            flat = (adv - x).flatten(1)
+            d = flat.norm(dim=1) if args.norm == "l2" else flat.abs().amax(1)
+            rows[label] = (counter.backward / n, (counter.forward - counter.backward) / n, t,
+                           ok, torch.where(ok, d, torch.full_like(d, float("inf"))))
+        s_fb, _, s_t, _, s_d = rows["sweep"]
+        s_med = s_d.median().item()
+        for label, (fb, fwd, t, found, dist) in rows.items():
+            d = dist[found]
+            med = dist.median().item()  # unfound = inf
             mean = d.mean().item() if len(d) else float("nan")
-            share = ""
-            if engine == "fmn":
-                s = out["sweep"]
-                ok = b.found & (~s.found | (b.distances <= s.distances * (1 + 1e-6)))
-                share = f"{ok.float().mean():.2f}"
-            n = len(x)
-            print(f"| {name} | {engine} | {b.forward_backward / n:.1f} | {b.forward / n:.1f} | "
-                  f"{t:.1f} | {b.found_rate:.3f} | {med:.3f} | {mean:.3f} | {share} |",
-                  flush=True)
+            share = (found & (dist <= s_d * (1 + 1e-6))).float().mean().item()
+            print(f"| {name} | {label} | {fb:.1f} | {fwd:.1f} | {t:.1f} | "
+                  f"{found.float().mean():.3f} | {med:.3f} | {mean:.3f} | {med / s_med:.3f} | "
+                  f"{fb / s_fb:.2f} | {t / s_t:.2f} | "
+                  f"{'' if label == 'sweep' else f'{share:.2f}'} |", flush=True)
 
 
 def main() -> None:
@@ -136,7 +217,8 @@ def main() -> None:
     parser.add_argument("--compare-early-stop", action="store_true",
                         help="also run the PGD sweep with and without early stop")
     parser.add_argument("--engines", action="store_true",
-                        help="compare engine='sweep' and engine='fmn' on the zoo and resnet18")
+                        help="compare the engines 'sweep', 'fmn', 'ddn' (and adv-lib's fmn / "
+                        "ddn) on the zoo and resnet18")
     parser.add_argument("--norm", default="l2", help="norm of the --engines comparison")
     parser.add_argument("--targeted", action="store_true",
                         help="--engines: target the second most likely class")

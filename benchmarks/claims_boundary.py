@@ -2,7 +2,8 @@
 
 Every map explains the model's predicted class (``target_policy``: predicted; the fraction is
 recorded). A seed s draws the samples (MNIST test digits, grid and cluttered canvases) and
-seeds every stochastic part (the boundary search's random start, the noise baseline).
+seeds every stochastic part (the noise baseline; the boundary search's random start where
+the sweep runs — the default engine, FMN, is deterministic).
 Verdicts come from :mod:`faithmap.evaluation.verdicts`: paired per sample, a comparison
 holds only when its 95 % interval over seeds × samples excludes 0 and every seed agrees.
 
@@ -13,14 +14,16 @@ holds only when its 95 % interval over seeds × samples excludes 0 and every see
    digit (canvases whose prediction is in no cell, or not the cluttered digit, are skipped).
 2. BIG is less sensitive to the baseline than IG — like for like: the same three baselines
    b ∈ {zeros, blurred x, uniform noise (seed s)} enter both methods, IG as its path start,
-   BIG as the start of its boundary search (``find_boundary(start=b)``: PGD and CW begin at
-   b, then BIG integrates from the boundary point found to x). Per sample: mean pairwise
+   BIG as the start of its boundary search (``find_boundary(start=b)``: FMN warm-starts from
+   the bisection point between x and b where b is already on the other side, from b
+   otherwise; then BIG integrates from the boundary point found to x). Per sample: mean pairwise
    Spearman rank correlation of the three maps (higher = less sensitive).
 3. For the adversarially trained ``mnist_vgg_robust`` the plain gradient is closer to BSM
    (cosine similarity) than for the standard ``mnist_vgg`` (the same digits, paired).
 
 Budget: at ``--n 8 --seeds 3`` (the ``make claims`` setting) seven default boundary searches
-of 8 samples per seed; about 10 minutes on one thread (run time is printed and recorded).
+of 8 samples per seed; about 7 minutes on one shared thread with the default FMN engine
+(run time is printed and recorded).
 
     python benchmarks/claims_boundary.py [--n 8] [--seeds 3] [--out docs/claims/boundary.json]
 """

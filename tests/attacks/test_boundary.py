@@ -122,7 +122,8 @@ def test_early_stop_keeps_the_result_and_saves_passes():
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_found_points_flip_lie_within_radius_and_respect_per_channel_bounds(norm):
     model, x = mlp(), inputs(8)
-    b = find_boundary(model, x, norm=norm, bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
+    b = find_boundary(model, x, norm=norm, bounds=(LO, HI), engine="sweep", steps=20,
+                      cw_steps=30, seed=0)
     assert isinstance(b, Boundary) and b.points.shape == x.shape and b.found.shape == (8,)
     assert b.found.all(), b.attack
     y = model(x).argmax(1)
@@ -150,8 +151,8 @@ def _linear_case():
 
 def test_the_boundary_of_a_linear_model_is_found_close_to_the_analytic_minimum():
     model, x, exact = _linear_case()
-    b = find_boundary(model, x, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20, seed=0,
-                      cw_lr=0.03)
+    b = find_boundary(model, x, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], engine="sweep",
+                      steps=20, seed=0, cw_lr=0.03)
     assert b.found.all()
     assert (b.distances >= exact * (1 - 1e-4)).all()  # nothing beats the true minimum
     assert (b.distances <= exact * 1.02).all(), (b.distances / exact)
@@ -159,13 +160,13 @@ def test_the_boundary_of_a_linear_model_is_found_close_to_the_analytic_minimum()
 
 def test_seeded_and_model_unchanged(cnn, x_small):
     before = fingerprint(cnn)
-    a = find_boundary(cnn, x_small, steps=5, cw_steps=5, seed=4)
+    a = find_boundary(cnn, x_small, engine="sweep", steps=5, cw_steps=5, seed=4)
     assert_same_fingerprint(before, fingerprint(cnn))
-    b = find_boundary(cnn, x_small, steps=5, cw_steps=5, seed=4)
+    b = find_boundary(cnn, x_small, engine="sweep", steps=5, cw_steps=5, seed=4)
     assert torch.equal(a.points, b.points) and a.attack == b.attack
     model, x = mlp(), inputs(4)
-    c, d = (find_boundary(model, x, bounds=(LO, HI), steps=5, cw_steps=0, refine_steps=0, seed=s)
-            for s in (5, 6))
+    c, d = (find_boundary(model, x, bounds=(LO, HI), engine="sweep", steps=5, cw_steps=0,
+                          refine_steps=0, seed=s) for s in (5, 6))
     assert c.found.all() and not torch.equal(c.points, d.points)
 
 
@@ -185,7 +186,8 @@ def test_a_target_that_is_not_the_prediction_gets_the_nearest_point_predicted_as
     pred = model(x).argmax(1)
     other = (pred + 1) % 3
     target = torch.where(torch.arange(6) % 2 == 0, pred, other)  # mixed batch
-    b = find_boundary(model, x, target, bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
+    b = find_boundary(model, x, target, bounds=(LO, HI), engine="sweep", steps=20,
+                      cw_steps=30, seed=0)
     labels = model(b.points).argmax(1)
     assert (labels[1::2] == other[1::2]).all() and (labels[::2] != pred[::2]).all()
     assert "input" not in b.attack and (b.distances > 0).all() and torch.equal(labels, b.labels)
@@ -195,15 +197,16 @@ def test_a_target_that_is_not_the_prediction_gets_the_nearest_point_predicted_as
     assert (model(back).argmax(1)[1::2] != other[1::2]).all()
     assert (b.points >= LO.view(1, 2, 1, 1)).all() and (b.points <= HI.view(1, 2, 1, 1)).all()
     # the untargeted rows are what an all-predicted batch gives for them
-    alone = find_boundary(model, x[::2], bounds=(LO, HI), steps=20, cw_steps=30, seed=0)
+    alone = find_boundary(model, x[::2], bounds=(LO, HI), engine="sweep", steps=20,
+                          cw_steps=30, seed=0)
     torch.testing.assert_close(b.points[::2], alone.points)
 
 
 def test_targeted_distance_of_a_linear_model_is_close_to_the_analytic_minimum():
     model, x, exact = _linear_case()
     other = 1 - model(x).argmax(1)
-    b = find_boundary(model, x, other, bounds=None, radius=[0.5, 1, 2, 4, 8, 16], steps=20,
-                      seed=0, cw_lr=0.03)
+    b = find_boundary(model, x, other, bounds=None, radius=[0.5, 1, 2, 4, 8, 16],
+                      engine="sweep", steps=20, seed=0, cw_lr=0.03)
     assert (b.distances >= exact * (1 - 1e-4)).all()
     assert (b.distances <= exact * 1.02).all(), (b.distances / exact)
     assert b.targeted.all() and b.found.all() and torch.equal(b.labels, other)
@@ -215,8 +218,8 @@ def test_found_is_false_when_no_boundary_was_crossed():
         model[1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
     x = inputs(4)
     for target in (torch.tensor([1, 2, 1, 2]), None):  # reach 1 or 2 / leave class 0
-        b = find_boundary(model, x, target, bounds=(LO, HI), radius=[0.1, 0.2], steps=3,
-                          cw_steps=3)
+        b = find_boundary(model, x, target, bounds=(LO, HI), radius=[0.1, 0.2],
+                          engine="sweep", steps=3, cw_steps=3)
         assert not b.found.any() and b.attack == ["none"] * 4
         assert torch.isinf(b.distances).all() and torch.equal(b.points, x)
         assert b.targeted.tolist() == [target is not None] * 4
@@ -224,7 +227,7 @@ def test_found_is_false_when_no_boundary_was_crossed():
 
 def test_start_replaces_the_random_start():
     model, x = mlp(), inputs(4)
-    opts = dict(bounds=(LO, HI), steps=6, cw_steps=0, refine_steps=0, seed=3)
+    opts = dict(bounds=(LO, HI), engine="sweep", steps=6, cw_steps=0, refine_steps=0, seed=3)
     at_x = find_boundary(model, x, start=x, **opts)
     plain = find_boundary(model, x, random_start=False, **opts)
     assert torch.equal(at_x.points, plain.points) and at_x.settings["start"]
@@ -289,13 +292,13 @@ def test_prelude_rejects_nan_inputs_wrong_device_and_callable_targets():
 
 def test_model_dtype_casts_the_inputs():
     model, x = mlp().double(), inputs(3)
-    b = find_boundary(model, x, bounds=(LO, HI), steps=5, cw_steps=5)
+    b = find_boundary(model, x, bounds=(LO, HI), engine="sweep", steps=5, cw_steps=5)
     assert b.points.dtype == torch.float64 and b.found.all()
 
 
 def test_result_does_not_depend_on_batch_size():
     model, x = mlp(), inputs(5)
-    opts = dict(bounds=(LO, HI), steps=6, cw_steps=6, seed=2)
+    opts = dict(bounds=(LO, HI), engine="sweep", steps=6, cw_steps=6, seed=2)
     ref = find_boundary(model, x, batch_size=None, **opts)
     for bs in (1, 3, fm.core.batching.DEFAULT_BATCH_SIZE):
         b = find_boundary(model, x, batch_size=bs, **opts)
@@ -307,7 +310,7 @@ def test_result_does_not_depend_on_batch_size():
 
 def test_old_names_warn_and_give_identical_results():
     model, x = mlp(), inputs(4)
-    opts = dict(bounds=(LO, HI), steps=5, cw_steps=5, seed=1)
+    opts = dict(bounds=(LO, HI), engine="sweep", steps=5, cw_steps=5, seed=1)
     new = find_boundary(model, x, radius=[0.3, 1.0, 3.0], **opts)
     with pytest.warns(DeprecationWarning, match="'eps' is deprecated, use 'radius'"):
         old = find_boundary(model, x, eps=[0.3, 1.0, 3.0], **opts)

@@ -74,10 +74,36 @@ def test_found_rows_are_on_the_other_side_inside_the_per_channel_box(norm):
     assert (again[::2] == pred[::2]).all() and (again[1::2] != target[1::2]).all()
 
 
-def test_default_engine_is_still_the_sweep():
+def test_fmn_is_the_default_engine_and_sweep_options_select_the_sweep():
     model, x = cnn(), two_channel(2)
-    b = find_boundary(model, x, bounds=(LO, HI), steps=3, cw_steps=3)
-    assert b.settings["engine"] == "sweep" and "fmn" not in b.attack
+    b = find_boundary(model, x, bounds=(LO, HI))
+    assert b.settings["engine"] == "fmn" and b.attack == ["fmn", "fmn"]
+    assert b.forward_backward <= 100 * 2
+    pinned = find_boundary(model, x, bounds=(LO, HI), engine="fmn")
+    assert torch.equal(pinned.points, b.points)
+    # a call written for the sweep (its own options) still runs the sweep, bit for bit
+    old = find_boundary(model, x, bounds=(LO, HI), steps=3, cw_steps=3)
+    sweep = find_boundary(model, x, bounds=(LO, HI), steps=3, cw_steps=3, engine="sweep")
+    assert old.settings["engine"] == "sweep" and "fmn" not in old.attack
+    assert torch.equal(old.points, sweep.points) and old.attack == sweep.attack
+    ddn = find_boundary(model, x, bounds=(LO, HI), ddn_steps=20)
+    assert ddn.settings["engine"] == "ddn" and ddn.attack == ["ddn", "ddn"]
+
+
+@pytest.mark.parametrize("engine", ["fmn", "ddn"])
+def test_radius_caps_a_minimum_norm_engine(engine):
+    model, x = fm.zoo.load("mnist_resnet"), digits(6)
+    free = find_boundary(model, x, engine=engine)
+    cap = float(free.distances.median())
+    capped = find_boundary(model, x, engine=engine, radius=[0.1, cap])  # largest: the cap
+    assert capped.radii.tolist() == [pytest.approx(cap)] and capped.settings["radius"]
+    assert (capped.distances[capped.found] <= cap * (1 + 1e-5)).all()
+    assert capped.found.any() and not capped.found.all()  # the farther half is not found
+    near = free.distances < cap * 0.98
+    assert capped.found[near].all()
+    assert torch.equal(capped.found, capped.distances.isfinite())
+    assert torch.equal(find_boundary(model, x, engine=engine, radius=cap).points,
+                       capped.points)  # a scalar radius is the same cap
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
@@ -160,8 +186,15 @@ def test_explainers_take_the_engine_through_search_options():
     ({"engine": "fmn", "fmn_patience": -1}, "fmn_patience"),
     ({"engine": "fmn", "fmn_gamma": 1.5}, "fmn_gamma"),
     ({"engine": "fmn", "fmn_alpha": 0.0}, "fmn_alpha"),
-    ({"engine": "fmn", "radius": [1.0]}, "radius is a sweep option"),
-    ({"fmn_steps": 10}, "fmn_steps need engine='fmn'"),
+    ({"engine": "fmn", "cw_steps": 5}, "cw_steps is an option of engine='sweep', not of "
+                                       "engine='fmn'"),
+    ({"engine": "fmn", "steps": 5, "step_scale": 2.0},
+     "step_scale, steps are options of engine='sweep'"),
+    ({"engine": "sweep", "fmn_steps": 10}, "fmn_steps is an option of engine='fmn'"),
+    ({"steps": 10, "fmn_steps": 10}, "options of several search engines"),
+    ({"fmn_gamma": 0.1, "ddn_gamma": 0.1}, "options of several search engines"),
+    ({"engine": "ddn", "norm": "linf"}, "engine='ddn' is an L2 attack"),
+    ({"engine": "fmn", "radius": [0.0]}, "radius values must be finite and > 0"),
 ])
 def test_bad_options_raise(kwargs, match):
     model, x = cnn(), two_channel(2)
@@ -256,7 +289,7 @@ def test_no_worse_than_adv_lib_fmn_on_a_zoo_model(name):
 @pytest.mark.parametrize("name", ["mnist_vgg", "mnist_bottleneck"])
 def test_median_distance_no_worse_than_the_sweep_at_a_quarter_of_its_passes(name):
     model, x = fm.zoo.load(name), digits(16)
-    sweep = find_boundary(model, x, batch_size=512)
+    sweep = find_boundary(model, x, engine="sweep", batch_size=512)
     ours = find_boundary(model, x, engine="fmn", batch_size=512)
     assert ours.found.all() and ours.forward_backward * 4 <= sweep.forward_backward
     assert float(ours.distances.median()) <= float(sweep.distances.median())

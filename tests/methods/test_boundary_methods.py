@@ -14,7 +14,8 @@ from faithmap.attacks import BoundaryNotFoundError, find_boundary
 from faithmap.methods.boundary.cache import BoundaryCache
 from model_checks import assert_same_fingerprint, fingerprint
 
-SEARCH = {"steps": 8, "cw_steps": 20, "radius": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
+SEARCH = {"engine": "sweep", "steps": 8, "cw_steps": 20,
+          "radius": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}
 
 
 def smooth_net(seed: int = 0) -> nn.Module:
@@ -149,8 +150,8 @@ def _mnist_and_other_class(n: int):
     return model, x, pred, (pred + 3) % 10
 
 
-MNIST_SEARCH = {"steps": 10, "cw_steps": 30, "radius": [0.5, 1.0, 2.0, 4.0, 8.0],
-                "cache": False, "batch_size": 256}
+MNIST_SEARCH = {"engine": "sweep", "steps": 10, "cw_steps": 30,
+                "radius": [0.5, 1.0, 2.0, 4.0, 8.0], "cache": False, "batch_size": 256}
 
 
 def test_big_for_a_target_that_is_not_the_prediction_explains_the_targeted_boundary():
@@ -282,3 +283,73 @@ def test_search_uses_the_explainer_batch_size():
 
     fm.BoundarySaliency(Spy(), cache=False, batch_size=4, **SEARCH)(x)
     assert max(calls) <= 5 and 4 in calls  # no chunk beyond batch_size (5: the target pass)
+
+
+# --- the default engine (issue 18): Fast Minimum-Norm ------------------------------------
+
+
+def mnist(n: int) -> torch.Tensor:
+    images, _ = fm.data.load("mnist", split="test")
+    return images[torch.linspace(0, len(images) - 1, n).long()]
+
+
+def test_the_explainers_search_with_fmn_by_default_and_take_engine():
+    model, x = fm.zoo.load("mnist_resnet"), mnist(2)
+    big = fm.BoundaryIntegratedGradients(model, n_steps=8, cache=False)
+    attr = big(x)
+    b = big.metadata["boundary"]
+    assert big.metadata["boundary_attack"] == ["fmn"] * 2
+    assert b["settings"]["engine"] == "fmn"
+    ig = fm.IntegratedGradients(model, baseline=b["points"], n_steps=8)(x, b["target"])
+    torch.testing.assert_close(attr, ig)  # BIG = IG from FMN's boundary point
+    assert big.metadata["search_forward_backward"] <= 100 * 2
+    ddn = fm.BoundarySaliency(model, cache=False, engine="ddn")
+    a_ddn = ddn(x)
+    assert ddn.metadata["boundary_attack"] == ["ddn"] * 2
+    via = fm.BoundarySaliency(model, cache=False, search_options={"engine": "ddn"})
+    assert torch.equal(via(x), a_ddn)
+    sweep = fm.BoundarySaliency(model, cache=False, steps=2, cw_steps=2)  # sweep options
+    sweep(x)
+    assert set(sweep.metadata["boundary_attack"]) <= {"pgd", "cw", "none"}
+    assert sweep.metadata["boundary"]["settings"]["engine"] == "sweep"
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"engine": "fmn", "cw_steps": 3}, ValueError, "cw_steps is an option of engine='sweep'"),
+    ({"engine": "ddn", "norm": "linf"}, ValueError, "L2 attack"),
+    ({"steps": 3, "search_options": {"fmn_steps": 5}}, ValueError, "several search engines"),
+    ({"engine": "fmn", "search_options": {"engine": "ddn"}}, TypeError, "disagree"),
+])
+def test_engine_options_are_checked_when_the_explainer_is_built(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fm.BoundarySaliency(smooth_net(), **kwargs)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("bsm", {}), ("big", {"n_steps": 4}), ("boundary_smoothgrad", {"n_samples": 2}),
+    ("big", {"engine": "ddn", "n_steps": 3}), ("bsm", {"norm": "linf"}),
+    ("big", {"n_steps": 3, "search_options": {"start": "zeros"}}),
+])
+def test_declared_cost_of_the_default_engine_bounds_the_rows_run(method, options):
+    """Explainer.cost() of the minimum-norm engines is an upper bound on the rows through
+    the model (forward and backward) for one call (tests/methods/test_cost.py's rule)."""
+    model, x = Counter(fm.zoo.load("mnist_resnet")), mnist(3)
+    if options.get("search_options", {}).get("start") == "zeros":
+        options = {**options, "search_options": {"start": torch.zeros_like(x)}}
+    e = fm.get_explainer(model, method, cache=False, **options)
+    declared = e.cost(tuple(x.shape))
+    backward = [0]
+
+    def hook(_m, _i, out):
+        if out.requires_grad:
+            out.register_hook(lambda g, r=out.shape[0]: backward.__setitem__(0, backward[0] + r))
+
+    handle = model.register_forward_hook(hook)
+    try:
+        e(x)
+    finally:
+        handle.remove()
+    assert not declared.exact
+    assert model.rows[0] / 3 <= declared.forward and backward[0] / 3 <= declared.backward
+    search = e.metadata["boundary"]
+    assert search["forward_backward"] / 3 <= 100  # the engine's 100 steps at most

@@ -77,12 +77,13 @@ def fmn(
     alpha: float | None = None, gamma: float = 0.05, gamma_final: float = 0.001,
     box: Box = None, targeted: bool | torch.Tensor = False, early_stop: bool = True,
     patience: int = 20, tol: float = 1e-3, batch_size: int | None = None,
-    start: torch.Tensor | None = None,
+    start: torch.Tensor | None = None, max_norm: float | None = None,
 ) -> FMNResult:
     """FMN (module doc) on every row of ``x`` (chunks of ``batch_size`` rows; every step is
     per row, so the result does not depend on the chunking). ``targeted``: one bool for all
     rows or one per row. ``alpha``: α₀ in box widths (None: 1 for L2, 10 for L∞).
-    Returns detached tensors."""
+    ``max_norm``: a cap on ε, so no point farther than it is searched or returned (None:
+    the box's farthest point). Returns detached tensors."""
     x = x.detach()
     n = x.shape[0]
     tg = torch.as_tensor(targeted, dtype=torch.bool, device=x.device).expand(n)
@@ -93,6 +94,8 @@ def fmn(
     dual = 2 if norm == "l2" else 1
     worst = (norm_of(torch.maximum(x - box[0], box[1] - x), norm) if box is not None
              else torch.full((n,), math.inf, dtype=x.dtype, device=x.device))
+    if max_norm is not None:
+        worst = worst.clamp_max(float(max_norm))
     best = x.clone()
     dist = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     ran = torch.zeros(n, dtype=torch.long)
@@ -105,7 +108,7 @@ def fmn(
         eps = torch.full((m,), math.inf, dtype=x.dtype, device=x.device)
         b_pt, b_d = xs.clone(), torch.full_like(eps, math.inf)
         if start is not None:
-            delta = project(start.detach()[rows] - xs, xs, eps, norm, box)
+            delta = project(start.detach()[rows] - xs, xs, cap, norm, box)
             with torch.no_grad():
                 adv0 = crossed(model(xs + delta).argmax(1), ys, ts)
             fwd += m
@@ -140,14 +143,11 @@ def fmn(
                 break
             fb += len(idx)
             n_steps[idx] += 1
-            cos = (1 + math.cos(math.pi * k / steps)) / 2
-            a_k = a0 / 100 + (a0 - a0 / 100) * cos
-            g_k = gamma_final + (gamma - gamma_final) * cos
+            a_k = annealed(k, steps, a0, a0 / 100)
+            g_k = annealed(k, steps, gamma, gamma_final)
             was_found = found[idx] | adv
             found[idx] = was_found
-            if box is not None:  # no component that the box would clip away at once
-                z = xs[idx] + d
-                g = g.masked_fill(((z <= box[0]) & (g > 0)) | ((z >= box[1]) & (g < 0)), 0.0)
+            g = inward(g, xs[idx] + d, box)
             flat_g = g.flatten(1)
             to_boundary = loss.abs() / flat_g.norm(p=dual, dim=1).clamp_min(1e-12)
             e = eps[idx]
@@ -164,6 +164,22 @@ def fmn(
         best[rows], dist[rows] = b_pt, b_d
         ran[part] = n_steps.cpu()
     return FMNResult(best, torch.isfinite(dist), dist, ran, fb, fwd)
+
+
+def annealed(k: int, steps: int, start: float, end: float) -> float:
+    """Cosine annealing from ``start`` (k = 0) to ``end`` (k = ``steps``) (FMN's α and γ,
+    DDN's α)."""
+    cos = (1 + math.cos(math.pi * k / steps)) / 2
+    return end + (start - end) * cos
+
+
+def inward(g: torch.Tensor, z: torch.Tensor, box: Box) -> torch.Tensor:
+    """``g`` with its components zeroed that would move a coordinate of ``z`` already at the
+    box's edge further out along the descent step z − g, so that a normalised step is not
+    spent on what the box clips away at once."""
+    if box is None:
+        return g
+    return g.masked_fill(((z <= box[0]) & (g > 0)) | ((z >= box[1]) & (g < 0)), 0.0)
 
 
 def crossed(pred: torch.Tensor, y: torch.Tensor, targeted: torch.Tensor) -> torch.Tensor:

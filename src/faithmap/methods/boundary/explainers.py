@@ -1,7 +1,9 @@
 """Boundary attributions (Wang, Fredrikson & Datta, ICML 2022; arXiv 2103.11257).
 
 x' = the closest point to x (in ``norm``) whose predicted class differs from y, found by
-:func:`faithmap.attacks.find_boundary` (PGD sweep + CW-L2 + bisection); then
+:func:`faithmap.attacks.find_boundary` (by default the Fast Minimum-Norm attack, Pintor et
+al., NeurIPS 2021, + bisection; ``engine="ddn"``: Rony et al., CVPR 2019; ``"sweep"``: the
+PGD sweep + CW-L2 of the reference pipeline); then
 
 - BSM (boundary saliency map): ∇_{x'} f_y(x') (``objective="logit"``, as the reference code)
   or the margin normal ∇_{x'} (f_y − f_{y'})(x'), y' = argmax_{j≠y} f_j(x') (``"margin"``);
@@ -34,7 +36,9 @@ from ...attacks.boundary import (
     Boundary,
     BoundaryNotFoundError,
     check_radii,
+    engine_options,
     find_boundary,
+    resolve_engine,
     search_passes,
 )
 from ...core.autograd import input_gradient
@@ -61,32 +65,40 @@ from .cache import DEFAULT_CACHE, BoundaryCache
 class BoundaryExplainer(Explainer):
     """Shared boundary search of BSM, BIG and boundary SmoothGrad (see module doc).
 
-    Search options: ``norm`` ("l2" | "linf"), ``radius`` (ascending radii; None: the default
-    rule of :func:`~faithmap.attacks.find_boundary`; ``eps`` is its deprecated name),
-    ``steps`` (PGD steps per radius), ``cw_steps``, ``refine_steps``, ``bounds`` (valid input
-    range, scalars or per channel), ``seed``, ``search_options`` (other :func:`find_boundary`
-    keywords). ``cache``: True (the shared cache), False, or a :class:`BoundaryCache`.
+    Search options (:func:`~faithmap.attacks.find_boundary`): ``engine`` (None: FMN, or the
+    engine whose options are given; ``"fmn"``, ``"ddn"``, ``"sweep"``), ``norm`` ("l2" |
+    "linf"), ``radius`` (the sweep's ascending radii, a minimum-norm engine's largest
+    distance; ``eps`` is its deprecated name), ``steps`` (PGD steps per radius) and
+    ``cw_steps`` (both sweep options: setting one selects the sweep), ``refine_steps``,
+    ``bounds`` (valid input range, scalars or per channel), ``seed``, ``search_options``
+    (other :func:`find_boundary` keywords, e.g. ``fmn_steps``). ``cache``: True (the shared
+    cache), False, or a :class:`BoundaryCache`.
     ``batch_size`` (rows per forward pass) is also the search's. ``fallback`` (samples without
     a boundary): ``"nan"`` (NaN map), ``"raise"`` or a baseline used as x' (module doc).
     """
 
     @renamed_options(eps="radius")
     def __init__(
-        self, model: nn.Module, *, norm: str = "l2", radius: Any = None, steps: int = 40,
-        cw_steps: int | None = None, refine_steps: int = 10,
+        self, model: nn.Module, *, norm: str = "l2", radius: Any = None,
+        steps: int | None = None, cw_steps: int | None = None, refine_steps: int = 10,
         bounds: BoundsLike | None = (0.0, 1.0), seed: SeedLike = 0,
         fallback: Baseline | str = "nan", cache: bool | BoundaryCache = True,
         search_options: dict[str, Any] | None = None,
-        batch_size: int | None = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = DEFAULT_BATCH_SIZE, engine: str | None = None,
     ) -> None:
         super().__init__(model, batch_size=batch_size)
         if isinstance(fallback, str) and fallback not in ("nan", "raise"):
             raise ValueError(f"fallback must be 'nan', 'raise' or a baseline, got {fallback!r}")
         extra = renamed(search_options or {}, {"eps": "radius"}, "search_options")
-        self.search = {"norm": check_norm(norm),
+        if engine is not None and extra.get("engine", engine) != engine:
+            raise TypeError(f"engine={engine!r} and search_options engine="
+                            f"{extra['engine']!r} disagree; pass one of them")
+        self.search = {"engine": engine, "norm": check_norm(norm),
                        "radius": None if radius is None else check_radii(radius),
                        "steps": steps, "cw_steps": cw_steps, "refine_steps": refine_steps,
                        "bounds": bounds, "seed": seed, **extra}
+        resolve_engine(self.search["engine"], self.search["norm"],
+                       engine_options(self.search))  # bad or mixed options fail here
         self.fallback = fallback
         self.seed = seed
         if not isinstance(cache, (bool, BoundaryCache)):
