@@ -4,12 +4,13 @@
 >>> attr = fm.explain(model, x, method="integrated_gradients", target=None)
 """
 
-from . import attacks, comet, data, metrics, zoo
+from . import attacks, comet, data, metrics, viz, zoo
 from .core import (
     METHODS,
     Explainer,
     FaithmapError,
     InvalidInputError,
+    LogitsOnly,
     ModelModeError,
     TargetError,
     UnsupportedLayerError,
@@ -56,6 +57,7 @@ __all__ = [
     "InputXGradient",
     "IntegratedGradients",
     "InvalidInputError",
+    "LogitsOnly",
     "METHODS",
     "METRICS",
     "ModelModeError",
@@ -81,5 +83,6 @@ __all__ = [
     "ZennitExplainer",
     "get_explainer",
     "metrics",
+    "viz",
     "zoo",
 ]

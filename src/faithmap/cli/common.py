@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-MODEL_HELP = ("torchvision:ARCH, zoo:NAME or module.path:factory (module.path is found in the "
+MODEL_HELP = ("torchvision:ARCH, timm:NAME (pip install 'faithmap[timm]'), zoo:NAME or "
+              "module.path:factory (module.path is found in the "
               "current directory too)")
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
@@ -136,7 +137,8 @@ def load(spec: str, weights: str | Path | None):
     kind, sep, rest = spec.partition(":")
     if kind == "zoo" and weights is not None:
         raise fail(f"--weights does not apply to {spec}: zoo models load their shipped "
-                   "weights (use --model module.path:factory or torchvision:ARCH for your own)")
+                   "weights (use --model module.path:factory, torchvision:ARCH or timm:NAME "
+                   "for your own)")
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         if weights is not None:
@@ -150,6 +152,8 @@ def load(spec: str, weights: str | Path | None):
         except click.ClickException:
             raise
         except ModuleNotFoundError as exc:
+            if kind == "timm":
+                raise fail(f"--model {spec}: {one_line(exc)}") from exc
             raise fail(f"--model {spec}: cannot import {kind!r} ({one_line(exc)}; looked in "
                        "the current directory and on sys.path)") from exc
         except RuntimeError as exc:

@@ -10,7 +10,7 @@ from .errors import (
     UnsupportedLayerError,
 )
 from .explainer import Explainer
-from .modules import Normalize, ResidualBlock
+from .modules import LogitsOnly, Normalize, ResidualBlock
 from .registry import METHODS, Registry, available_methods, explain, get_explainer, register
 from .safety import check_eval_mode, model_guard
 from .targets import Target
@@ -23,6 +23,7 @@ __all__ = [
     "InvalidInputError",
     "METHODS",
     "ModelModeError",
+    "LogitsOnly",
     "Normalize",
     "Registry",
     "ResidualBlock",

@@ -35,6 +35,27 @@ def last_module_of_type(model: nn.Module, types: tuple[type, ...]) -> tuple[str,
     return found[-1]
 
 
+def _has_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None
+
+
+def repeated_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules of the last ``nn.Sequential`` or ``nn.ModuleList`` (registration order)
+    holding two or more modules of one class with children that have parameters — a
+    network's last stage of repeated blocks (transformer encoder blocks, ResNet blocks)."""
+    found: list[tuple[str, nn.Module]] = []
+    for name, parent in model.named_modules():
+        if not isinstance(parent, (nn.Sequential, nn.ModuleList)):
+            continue
+        children = list(parent.named_children())
+        blocks = [(f"{name}.{n}" if name else n, c) for n, c in children
+                  if sum(type(o) is type(c) for _, o in children) >= 2
+                  and any(_has_parameters(g) for g in c.children())]
+        if blocks:
+            found = blocks
+    return found
+
+
 class Capture:
     """Outputs recorded by :func:`capture_output` during one forward pass."""
 

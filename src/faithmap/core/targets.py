@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import TargetError
+from .modules import logits_hint
 
 TargetLike = Union[  # noqa: UP007 - a runtime alias, kept readable
     None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]
@@ -67,6 +68,8 @@ class Target:
         by default row ``i`` is sample ``i``. A ``None`` target is resolved from this
         output, which must then be the output at the inputs themselves.
         """
+        if self.fn is None and not isinstance(output, torch.Tensor):
+            _check_logits(output, self.n)  # a model output object: say to wrap the model
         if self.fn is not None:
             scores = self.fn(output)
             if not isinstance(scores, torch.Tensor) or scores.shape != (output.shape[0],):
@@ -138,7 +141,8 @@ def _as_indices(target: object, n: int) -> torch.Tensor:
 def _check_logits(output: torch.Tensor, n: int) -> None:
     if not isinstance(output, torch.Tensor):
         raise TargetError(
-            f"the model returned {type(output).__name__}; class-index targets need an N×K "
+            logits_hint(output)
+            or f"the model returned {type(output).__name__}; class-index targets need an N×K "
             "tensor of scores (pass a callable target to pick a score from other outputs)"
         )
     if output.dim() != 2 or output.shape[0] != n:

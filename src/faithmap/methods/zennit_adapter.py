@@ -34,6 +34,7 @@ from ..core.autograd import input_gradient
 from ..core.batching import DEFAULT_BATCH_SIZE
 from ..core.cost import Cost, check_shape, predicted
 from ..core.deprecation import renamed_attribute, renamed_options
+from ..core.errors import UnsupportedLayerError
 from ..core.explainer import Explainer
 from ..core.geometry import BoundsLike, Box, as_box
 from ..core.modules import Normalize, ResidualBlock
@@ -202,6 +203,9 @@ class ZennitExplainer(Explainer):
         return self.composite_class(**options)
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        _refuse_attention(self.model)
+        if self.canonizers == "auto":
+            _refuse_misplaced_batchnorm(self.model)
         model = copy.deepcopy(self.model)  # hooks and canonizers never touch the user's model
         for module in model.modules():
             if hasattr(module, "inplace"):
@@ -226,11 +230,57 @@ class ZennitExplainer(Explainer):
         self.metadata["relevance_ratio"] = (
             relevance.flatten(1).sum(1) / torch.cat(scores)
         ).tolist()
+        vanished = [i for i, (r, f) in enumerate(zip(relevance.flatten(1).abs().amax(1),
+                                                     torch.cat(scores))) if r == 0 and f != 0]
+        if vanished:  # never a plausible-looking empty map
+            raise UnsupportedLayerError(
+                "", self.model, f"Zennit's {self.composite_class.__name__} returned all-zero "
+                f"relevance for samples {vanished} although their scores are non-zero (a "
+                "module of this model has no LRP rule that passes relevance)")
         return relevance
 
     def __repr__(self) -> str:
         name = self.composite_class.__name__
         return f"ZennitExplainer({name}, model={type(self.model).__name__})"
+
+
+_HEAD_COUNTS = ("num_heads", "n_heads", "num_attention_heads")
+
+
+def _refuse_misplaced_batchnorm(model: nn.Module) -> None:
+    """Zennit's ``SequentialMergeBatchNorm`` merges each batch norm into the conv/linear
+    registered just before it; a batch norm after a concatenation (DenseNet's ``norm1``)
+    follows a conv of other width, and merging crashes inside Zennit: refused by name."""
+    last: tuple[str, nn.Module] | None = None
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            last = (name, module)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and last is not None:
+            width = getattr(last[1], "out_channels", getattr(last[1], "out_features", None))
+            if width != module.num_features:
+                raise UnsupportedLayerError(
+                    name, module, "operation 'batch norm after a concatenation' "
+                    f"({module.num_features} channels after {last[0]!r} with {width}): Zennit's "
+                    "SequentialMergeBatchNorm cannot merge it (pass canonizers=[] to skip "
+                    "merging; relevance then is not conserved there)")
+            last = None
+
+
+def _refuse_attention(model: nn.Module) -> None:
+    """Zennit's composites have no rule for attention (its softmax and the products of
+    activations: Zennit issue #184); on vision transformers they crash inside autograd or
+    return NaN. Refused by name: ``nn.MultiheadAttention`` or a module declaring a head
+    count (``num_heads``, ``n_heads``, ``num_attention_heads``, as timm's, torchvision
+    Swin/MaxViT's and Hugging Face's attention modules do)."""
+    found = [(name, module) for name, module in model.named_modules()
+             if isinstance(module, nn.MultiheadAttention)
+             or any(isinstance(getattr(module, a, None), int) for a in _HEAD_COUNTS)]
+    inner = [(n, m) for n, m in found if not any(o is not m and any(o is d for d in m.modules())
+                                                 for _, o in found)]
+    for name, module in inner[:1]:
+        raise UnsupportedLayerError(
+                name, module, "operation 'attention' (Zennit's LRP composites have no rule "
+                "for attention, Zennit issue #184; SRD freezes the attention weights)")
 
 
 def from_zennit(
