@@ -21,9 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.deprecation import with_new_names
 from ..core.registry import METHODS, get_explainer
 from ..core.seeding import sample_keys
-from ..metrics import get_metric
+from ..metrics import get_metric, perturbation_curve
+from ..metrics.curve_store import shared_curves
 from .policy import metric_applies
 
 
@@ -65,6 +67,11 @@ class BlockResult:
     warnings: list[str] = field(default_factory=list)  # explainer warnings, one per message
     # {"empty" | "fallback": {policy: [samples]}}: all-zero maps, method fell back
     flags: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    # figure curves of kept samples (index < spec["curve_samples"]), taken from the metrics'
+    # own curves: {mode: {"samples": [...], "fractions": [...], "values": [[...], ...]}}
+    curves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_s: dict[str, float] = field(default_factory=dict)  # seconds per metric
+    curves_s: float = 0.0  # seconds spent on the figure curves (0 when the metrics had them)
 
 
 class BlockRunner:
@@ -72,9 +79,19 @@ class BlockRunner:
 
     ``spec`` holds the run's options: ``metrics``, ``method_options``, ``metric_options``,
     ``seed``, ``batch_size``, ``keep`` (maps of samples below this index are returned),
-    ``policy`` (``{dataset: {metric: "predicted" | "label"}}``) and ``keep_policy``
-    (``{dataset: policy}``: the target whose maps are kept for the figures).
+    ``policy`` (``{dataset: {metric: "predicted" | "label"}}``), ``keep_policy``
+    (``{dataset: policy}``: the target whose maps are kept for the figures) and
+    ``curve_samples`` (the deletion and insertion curves of samples below this index are
+    returned for the figures; 0 or absent: none).
+
+    Inside a block every metric and the figure curves share one perturbation-curve
+    computation (:func:`faithmap.metrics.shared_curves`): a curve the deletion metric ran is
+    the figure's curve, LeRF/MoRF's MoRF curve where its settings equal deletion's, and
+    insertion−deletion's two curves. ``on_stage(stage, n)``, when set, is called after the
+    explanations (``"explain"``) and after each metric (its name) with the block's size.
     """
+
+    CURVE_MODES = ("deletion", "insertion")
 
     def __init__(self, model: nn.Module, spec: dict[str, Any]) -> None:
         self.model = model
@@ -88,6 +105,7 @@ class BlockRunner:
             except Exception:  # noqa: BLE001 - the driver reports unknown metrics once
                 continue
         self._explainers: dict[str, Any] = {}
+        self.on_stage = None
 
     def explainer(self, method: str):
         if method not in self._explainers:
@@ -129,32 +147,88 @@ class BlockRunner:
         for policy in needed:
             maps[policy] = self._explain_policy(explainer, x, by_policy, policy, maps, out)
         out.explain_s = time.perf_counter() - tic
+        self._stage("explain", len(samples))
         attr, ok = maps.get(keep_policy, (None, []))
         keep = [j for j in ok if out.samples[j] < self.spec["keep"]]
         if keep and attr is not None:
             out.maps = attr[keep].detach().cpu()
             out.map_samples = [out.samples[j] for j in keep]
-        tic = time.perf_counter()
-        for name in wanted:
-            attr, ok = maps.get(policy_of[name], (None, []))
-            if not ok or attr is None:
-                continue
-            # a NaN map is the method's "no answer" (e.g. no boundary found): never scored,
-            # counted under flags["fallback"] (or ["no_map"] when the method did not say)
-            finite = torch.isfinite(attr.detach().flatten(1)).all(1).tolist()
-            self._flag_no_map([out.samples[j] for j in ok if not finite[j]], out,
-                              policy_of[name])
-            ok = [j for j in ok if finite[j]]
-            if not ok:
-                continue
-            rows = torch.tensor(ok)
-            xs, ts = x[rows.to(x.device)], by_policy[policy_of[name]][rows]
-            ms = None if m is None else m[rows.to(m.device)]
-            idx = [out.samples[j] for j in ok]
-            self._score(name, self.fns[name], explainer, xs, attr[rows.to(attr.device)], ts, ms,
-                        idx, out)
-        out.metrics_s = time.perf_counter() - tic
+        with shared_curves():  # one curve per sample and setting for all metrics + figures
+            tic = time.perf_counter()
+            for name in wanted:
+                start = time.perf_counter()
+                self._score_metric(name, explainer, x, m, maps, by_policy, policy_of, out)
+                out.metric_s[name] = time.perf_counter() - start
+                self._stage(name, len(samples))
+            out.metrics_s = time.perf_counter() - tic
+            tic = time.perf_counter()
+            attr, ok = maps.get(keep_policy, (None, []))
+            self._figure_curves(x, attr, ok, by_policy.get(keep_policy), out)
+            out.curves_s = time.perf_counter() - tic
         return out
+
+    def _stage(self, stage: str, n: int) -> None:
+        if self.on_stage is not None:
+            self.on_stage(stage, n)
+
+    def _score_metric(self, name, explainer, x, m, maps, by_policy, policy_of,
+                      out: BlockResult) -> None:
+        attr, ok = maps.get(policy_of[name], (None, []))
+        if not ok or attr is None:
+            return
+        # a NaN map is the method's "no answer" (e.g. no boundary found): never scored,
+        # counted under flags["fallback"] (or ["no_map"] when the method did not say)
+        finite = torch.isfinite(attr.detach().flatten(1)).all(1).tolist()
+        self._flag_no_map([out.samples[j] for j in ok if not finite[j]], out, policy_of[name])
+        ok = [j for j in ok if finite[j]]
+        if not ok:
+            return
+        rows = torch.tensor(ok)
+        xs, ts = x[rows.to(x.device)], by_policy[policy_of[name]][rows]
+        ms = None if m is None else m[rows.to(m.device)]
+        idx = [out.samples[j] for j in ok]
+        self._score(name, self.fns[name], explainer, xs, attr[rows.to(attr.device)], ts, ms,
+                    idx, out)
+
+    def _figure_curves(self, x, attr, ok, targets, out: BlockResult) -> None:
+        """Mean-curve material for the report: the deletion and insertion curves (with those
+        metrics' options) of the block's samples below ``spec["curve_samples"]``, read from
+        the curves the metrics computed (inside the same :func:`shared_curves`); only a
+        curve no metric asked for is computed here."""
+        k = self.spec.get("curve_samples") or 0
+        if not k or attr is None or targets is None or not ok:
+            return
+        finite = torch.isfinite(attr.detach().flatten(1)).all(1).tolist()
+        want = [j for j in ok if finite[j] and out.samples[j] < k]
+        if not want:
+            return
+        rows = torch.tensor(want)
+        xs, a, ts = x[rows.to(x.device)], attr[rows.to(attr.device)], targets[rows]
+        idx = [out.samples[j] for j in want]
+        try:
+            curves = {}
+            for mode in self.CURVE_MODES:
+                with sample_keys(idx):
+                    fractions, values = perturbation_curve(self.model, xs, a, ts, mode=mode,
+                                                           **self._curve_options(mode, xs))
+                curves[mode] = {"samples": idx, "fractions": fractions.cpu().tolist(),
+                                "values": values.cpu().tolist()}
+            out.curves = curves
+        except Exception as exc:  # noqa: BLE001 - curves are a figure; report and go on
+            out.errors += [{"metric": "curves", "sample": s, "error": _error(exc)} for s in idx]
+
+    def _curve_options(self, mode: str, x: torch.Tensor) -> dict[str, Any]:
+        """The options the ``mode`` metric (deletion / insertion) runs with in this
+        evaluation — its defaults (e.g. insertion's blur), the run's seed and batch size,
+        the user's metric options — so its figure curve is the metric's own curve."""
+        fn = metric_function(mode)
+        params = inspect.signature(perturbation_curve).parameters
+        options = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                   if k in params and p.default is not inspect.Parameter.empty
+                   and k not in ("target",)}
+        options.update(self._options(fn, x, mode, warn_renames=True))
+        return {k: v for k, v in options.items() if k in params or k in
+                getattr(perturbation_curve, "renamed_options", {})}
 
     def _explain_policy(self, explainer, x, by_policy, policy, done, out: BlockResult):
         """Maps (one row per block row, zero where a row failed) and the rows that succeed
@@ -257,14 +331,21 @@ class BlockRunner:
             except Exception as exc:  # noqa: BLE001
                 out.errors.append({"metric": name, "sample": s, "error": _error(exc)})
 
-    def _call(self, fn, explainer, x, attr, targets, masks, name):
+    def _options(self, fn, x, name, explainer=None, warn_renames=False) -> dict[str, Any]:
+        """The run's options for metric ``fn``: seed, batch size, explainer where it takes
+        them, ~224 flipping steps, then the user's ``metric_options[name]``."""
         spec = self.spec
         params = inspect.signature(fn).parameters
         extra = {k: v for k, v in (("seed", spec["seed"]), ("batch_size", spec["batch_size"]),
                                    ("explainer", explainer)) if k in params}
         if "features_in_step" in params:  # pixel flipping: ~224 steps, not one per pixel
             extra["features_in_step"] = math.ceil(x.shape[2] * x.shape[3] / 224)
-        extra.update(spec["metric_options"].get(name, {}))
+        user = spec["metric_options"].get(name, {})
+        extra.update(with_new_names(fn, user, name) if warn_renames else user)
+        return extra
+
+    def _call(self, fn, explainer, x, attr, targets, masks, name):
+        extra = self._options(fn, x, name, explainer)
         if fn.kind == "model":
             scores = fn(self.model, x, attr, targets, **extra)
         elif fn.kind == "mask":

@@ -39,7 +39,10 @@ class EvaluationResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)  # dataset, method, warning
     metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     curves: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
-    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    # dataset -> method -> {"explain_s", "metrics_s", "curves_s", "metric_s": {metric: s}}
+    timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the run's stages: explain_s, metric_s (per metric), curves_s, figures_s, blocks_s, total_s
+    stage_timings: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict, repr=False)  # dataset -> shown images
     shown_targets: dict[str, list[int]] = field(default_factory=dict, repr=False)
@@ -110,7 +113,8 @@ class EvaluationResult:
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "summary": self.summary(), "samples": self.samples,
                 "errors": self.errors, "warnings": self.warnings, "metrics": self.metric_info,
-                "curves": self.curves, "timings": self.timings, "figures": self.figures,
+                "curves": self.curves, "timings": self.timings,
+                "stage_timings": self.stage_timings, "figures": self.figures,
                 "flags": self.flags}
 
     def write_tables(self, out: Path) -> None:

@@ -75,7 +75,8 @@ class ProgressLog:
                 entry["dataset"], entry["method"], entry["samples"],
                 [tuple(r) for r in entry["rows"]], entry["errors"], entry["explain_s"],
                 entry["metrics_s"], maps, entry.get("map_samples", []),
-                entry.get("warnings", []), entry.get("flags", {})))
+                entry.get("warnings", []), entry.get("flags", {}), entry.get("curves", {}),
+                entry.get("metric_s", {}), entry.get("curves_s", 0.0)))
             kept.append(entry)
         self._rewrite(kept)  # without torn lines, so later appends start on a clean line
 
@@ -95,7 +96,8 @@ class ProgressLog:
         self._write_line({"dataset": r.dataset, "method": r.method, "samples": r.samples,
                           "rows": r.rows, "errors": r.errors, "explain_s": r.explain_s,
                           "metrics_s": r.metrics_s, "maps": name, "map_samples": r.map_samples,
-                          "warnings": r.warnings, "flags": r.flags})
+                          "warnings": r.warnings, "flags": r.flags, "curves": r.curves,
+                          "metric_s": r.metric_s, "curves_s": r.curves_s})
 
     def _write_line(self, entry: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import inspect
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,9 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core.batching import DEFAULT_BATCH_SIZE, chunks, map_rows
-from ..core.deprecation import with_new_names
 from ..core.devices import resolve_device
 from ..core.registry import METHODS, available_methods
 from ..core.validation import check_positive_int
-from ..metrics import perturbation_curve
 from ..zoo.model_spec import input_channels, load_model
 from .blocks import BlockRunner, build_explainer, metric_function
 from .collect import collect
@@ -104,6 +102,12 @@ def evaluate(
     a local instance with ``ray_workers`` workers; docs/scaling.md). Per-sample scores do not
     depend on ``block``, the backend or resuming: draws are keyed by the global sample index.
 
+    ``progress``: one tqdm bar per stage (``explain``, each metric, ``figures``) with its
+    ETA, on a terminal only. Each (method, dataset, target) is explained once, and a block's
+    metrics and the report's curves share one perturbation-curve computation
+    (:func:`faithmap.metrics.shared_curves`); ``result.stage_timings`` sums the seconds
+    per stage.
+
     ``target``: which class each metric explains (:mod:`faithmap.evaluation.policy`):
     ``None`` (default) is per metric, the predicted class for faithfulness and every other
     metric, the label for ``grid_pointing_game`` and the mask metrics (the mask is the
@@ -121,6 +125,7 @@ def evaluate(
     if resume and out is None:
         raise ValueError("resume=True needs out= (the folder holding the progress log)")
     check_positive_int("block", block)
+    t0 = time.perf_counter()
     spec = name or (model if isinstance(model, str) else type(model).__name__)
     loaded = load_model(model) if isinstance(model, str) else None
     model = _place(loaded.model if loaded is not None else model, device)
@@ -148,9 +153,11 @@ def evaluate(
                                   "error": f"{type(exc).__name__}: {exc}"})
     keep = max(curve_samples, heatmap_samples)
     policy = resolve_policy(target, list(result.metric_info), result.metric_info)
+    figure_curves = curve_samples if {"deletion", "insertion"} & set(result.metric_info) else 0
     run_spec = {"metrics": list(result.metric_info), "method_options": method_options,
                 "metric_options": metric_options, "seed": seed, "batch_size": batch_size,
-                "keep": keep, "policy": {}, "keep_policy": {}}
+                "keep": keep, "policy": {}, "keep_policy": {}, "curve_samples": figure_curves}
+    scored: dict[str, set[str]] = {}  # dataset -> metrics that apply to it (progress bars)
     loaded_data = []
     for item in datasets:
         size = loaded.input_size if loaded else None
@@ -179,6 +186,7 @@ def evaluate(
         if d.target is not None:
             targets[LABEL] = d.target.long()
         run_spec["policy"][d.name] = mine
+        scored[d.name] = set(applies)
         run_spec["keep_policy"][d.name] = _figure_policy(mine)
         result.config["datasets"][d.name]["figure_target"] = run_spec["keep_policy"][d.name]
         loaded_data.append((d, targets))
@@ -206,37 +214,95 @@ def evaluate(
                 jobs.append((d.name, d.info.get("kind"), method, idx, d.images[rows],
                              {p: t[rows] for p, t in targets.items()},
                              None if d.masks is None else d.masks[rows]))
-    bar = tqdm(total=sum(len(j[3]) for j in jobs), desc="evaluate", unit="sample",
-               disable=not progress)
+    started = time.perf_counter()
+    bars = _StageBars(jobs, list(result.metric_info), scored, progress)
     executor = (RayExecutor(model, run_spec, device, ray_address, ray_workers)
                 if backend == "ray" else None)
     try:
         runner = BlockRunner(model, run_spec) if executor is None else None
+        if runner is not None:
+            runner.on_stage = bars.stage
         stream = executor.run(jobs) if executor else (runner.run(*job) for job in jobs)
         for r in stream:
             if log:
                 log.append(r)
             blocks.append(r)
-            bar.update(len(r.samples))
+            if executor is not None:  # Ray: the stages of a block arrive together
+                bars.block(r)
     finally:
-        bar.close()
+        bars.close()
         if executor is not None:
             executor.close()
-    kept = collect(result, blocks, [d.name for d, _ in loaded_data], methods, keep)
+    blocks_s = time.perf_counter() - started
+    kept = collect(result, blocks, [d.name for d, _ in loaded_data], methods, keep,
+                   figure_curves)
     for d, targets in loaded_data:
         shown = targets[run_spec["keep_policy"][d.name]]
         result.shown_targets[d.name] = shown[:heatmap_samples].tolist()
         result.shown_labels[d.name] = _row_labels(targets, run_spec["keep_policy"][d.name],
                                                   heatmap_samples)
-        if curve_samples and {"deletion", "insertion"} & set(result.metric_info):
-            _curves(result, d, shown, model, dev, kept.get(d.name, {}), curve_samples,
-                    batch_size, metric_options)
     result.images = {d.name: d.images[:heatmap_samples] for d, _ in loaded_data}
     result.maps = {name: {m: a[:heatmap_samples].cpu() for m, (a, _) in maps.items()}
                    for name, maps in kept.items()}
+    tic = time.perf_counter()
     if out is not None:
-        write_report(result, Path(out))
+        with tqdm(total=1, desc="figures", unit="report", disable=None if progress else True,
+                  leave=False) as bar:
+            write_report(result, Path(out))
+            bar.update(1)
+    result.stage_timings = _stage_timings(result, blocks_s, time.perf_counter() - tic,
+                                          time.perf_counter() - t0)
+    if out is not None:  # the report wrote results.json before the figure time was known
+        result.write_tables(Path(out))
     return result
+
+
+class _StageBars:
+    """One tqdm bar per stage — ``explain``, then each metric — counting samples, each with
+    tqdm's rate and ETA; silent when ``progress`` is false or stderr is not a terminal."""
+
+    def __init__(self, jobs: list[tuple], metrics: list[str], scored: dict[str, set[str]],
+                 progress: bool) -> None:
+        disable = None if progress else True  # None: tqdm turns itself off without a TTY
+        total = sum(len(j[3]) for j in jobs)
+        self.bars = {"explain": tqdm(total=total, desc="explain", unit="sample",
+                                     disable=disable, position=0)}
+        for k, name in enumerate(metrics, start=1):
+            n = sum(len(j[3]) for j in jobs if name in scored.get(j[0], ()))
+            if n:
+                self.bars[name] = tqdm(total=n, desc=name, unit="sample", disable=disable,
+                                       position=k)
+
+    def stage(self, stage: str, n: int) -> None:
+        bar = self.bars.get(stage)
+        if bar is not None:
+            bar.update(n)
+
+    def block(self, r) -> None:
+        self.stage("explain", len(r.samples))
+        for name in self.bars:
+            if name != "explain" and (name in r.metric_s or not r.metric_s):
+                self.stage(name, len(r.samples))
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _stage_timings(result: EvaluationResult, blocks_s: float, figures_s: float,
+                   total_s: float) -> dict:
+    """Seconds per stage over all datasets and methods: ``explain_s``, ``metric_s`` per
+    metric, ``curves_s`` (figure curves the metrics did not have), ``figures_s`` (PNG
+    figures and report), ``blocks_s`` (wall time of all blocks) and ``total_s``."""
+    explain, curves, per_metric = 0.0, 0.0, {}
+    for per_method in result.timings.values():
+        for t in per_method.values():
+            explain += t.get("explain_s", 0.0)
+            curves += t.get("curves_s", 0.0)
+            for name, seconds in t.get("metric_s", {}).items():
+                per_metric[name] = per_metric.get(name, 0.0) + seconds
+    return {"explain_s": explain, "metric_s": per_metric, "curves_s": curves,
+            "figures_s": figures_s, "blocks_s": blocks_s, "total_s": total_s}
 
 
 def _figure_policy(policy: dict[str, str]) -> str:
@@ -257,31 +323,3 @@ def _row_labels(targets: dict[str, torch.Tensor], shown: str, k: int) -> list[st
     if shown == LABEL:
         return [f"label {t}" + ("" if t == p else f" (pred {p})") for t, p in zip(labels, pred)]
     return [f"predicted {p}" + ("" if t == p else f" (label {t})") for t, p in zip(labels, pred)]
-
-
-def _curves(result, d, targets, model, device, kept, k, batch_size, metric_options) -> None:
-    """Mean deletion and insertion curves over the first ``k`` samples, per method, with
-    the same options (step, baseline, ...) as the deletion and insertion metrics."""
-    curves = result.curves.setdefault(d.name, {})
-    for method, (maps, present) in kept.items():
-        rows = torch.tensor([i for i in present if i < k], dtype=torch.long)
-        if len(rows) == 0:
-            continue
-        x, t, attr = d.images[rows].to(device), targets[rows], maps[rows].to(device)
-        try:
-            entry = {}
-            for mode in ("deletion", "insertion"):
-                metric_fn = metric_function(mode)  # its defaults (e.g. insertion's blur)
-                defaults = {k: p.default for k, p in inspect.signature(metric_fn).parameters.items()
-                            if k in ("step", "baseline", "score", "reduce")}
-                user = with_new_names(metric_fn, metric_options.get(mode, {}), mode)
-                options = {**defaults, "batch_size": batch_size, **user}
-                fractions, values = perturbation_curve(model, x, attr, t, mode=mode,
-                                                       **options)
-                entry[mode] = values.mean(0).cpu().tolist()
-                entry[f"{mode}_fractions"] = fractions.cpu().tolist()  # steps may differ
-                entry.setdefault("fractions", entry[f"{mode}_fractions"])
-            curves[method] = entry
-        except Exception as exc:  # noqa: BLE001 - curves are a figure; report and go on
-            result.errors.append({"dataset": d.name, "method": method, "metric": "curves",
-                                  "error": f"{type(exc).__name__}: {exc}"})

@@ -22,6 +22,7 @@ from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed, randn_rows, row_seed, sample_key
 from ..core.targets import TargetLike
 from .base import as_maps, metric
+from .curve_store import shared_curves
 from .perturbation import (
     ORDERS,
     SCORES,
@@ -48,6 +49,7 @@ __all__ = [
     "perturbation_curve",
     "pixel_flipping",
     "road",
+    "shared_curves",
 ]
 BaselineLike = str | float
 
@@ -295,7 +297,7 @@ def road(
             z = randn_rows(seed0, keys, (c, h, w), x.dtype, x.device)
             return imputed + noise * z * removed, samples
 
-        scores = forward_scores(model, n * n_pct, build, tgt, score, batch_size)
+        scores = forward_scores(model, n * n_pct, build, tgt, score, batch_size, x.device)
     return scores.view(n, n_pct).mean(dim=1)
 
 
@@ -364,7 +366,7 @@ def fidelity(
             samples, plain = rows % n, (rows < n)[:, None, None, None]
             return torch.where(plain, x[samples], masked[samples]), samples
 
-        p = forward_scores(model, 2 * n, build, tgt, "probability", batch_size)
+        p = forward_scores(model, 2 * n, build, tgt, "probability", batch_size, x.device)
     log_p = p.clamp_min(eps).log()
     return log_p[:n] - log_p[n:]
 
@@ -410,9 +412,9 @@ def faithfulness_correlation(
             mask = removed[samples, r].view(-1, 1, h, w)
             return torch.where(mask, base[samples], x[samples]), samples
 
-        f_x = forward_scores(model, n, lambda r: (x[r.to(x.device)], r), tgt, score,
-                             batch_size)
-        f_s = forward_scores(model, n * runs, build, tgt, score, batch_size).view(n, runs)
+        f_x = forward_scores(model, n, lambda r: (x[r], r), tgt, score, batch_size, x.device)
+        f_s = forward_scores(model, n * runs, build, tgt, score, batch_size,
+                             x.device).view(n, runs)
     sums = torch.gather(maps[:, None, :].expand(n, runs, h * w), 2, idx).sum(2)
     return _pearson(sums, f_x[:, None] - f_s)
 

@@ -19,6 +19,7 @@ from ..core.seeding import SeedLike, base_seed, rand_rows
 from ..core.targets import Target
 from ..core.validation import check_positive_int
 from .base import as_maps, check_attributions
+from .curve_store import active_store
 
 BASELINES = ("zeros", "blur", "mean")  # substrate images (RISE); or a number
 SCORES = ("probability", "logit")
@@ -50,8 +51,15 @@ def resolve_target(
 ) -> Target:
     """``target`` resolved for ``x``: a ``None`` target becomes the predicted class (chunked)."""
     if target.needs_prediction:
-        with torch.no_grad():
-            target.resolve(map_rows(x.shape[0], batch_size, lambda r: model(x[r.to(x.device)])))
+        def predict(sel: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return map_rows(len(sel), batch_size,
+                                lambda r: model(x[sel[r.to(sel.device)]]).detach())
+
+        store = active_store()  # one prediction per sample inside shared_curves()
+        sel = torch.arange(x.shape[0], device=x.device)
+        target.resolve(predict(sel) if store is None
+                       else store.rows(("predicted", model), (x,), predict, counted=False))
     return target
 
 
@@ -74,15 +82,58 @@ def forward_scores(
     target: Target,
     score: str,
     batch_size: int | None,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
-    """Scores of ``total`` rows; ``build(rows) -> (images, sample_of_rows)`` per chunk."""
+    """Scores of ``total`` rows; ``build(rows) -> (images, sample_of_rows)`` per chunk of at
+    most ``batch_size`` rows. ``rows`` are made on ``device`` (no host copy per chunk) and
+    the scores stay there."""
+    dev = torch.device("cpu") if device is None else device
 
-    def compute(rows: torch.Tensor) -> torch.Tensor:
-        images, samples = build(rows)
+    def build_range(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return build(torch.arange(start, end, device=dev))
+
+    return score_chunks(model, total, build_range, target, score, batch_size)
+
+
+def score_chunks(
+    model: nn.Module,
+    total: int,
+    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]],
+    target: Target,
+    score: str,
+    batch_size: int | None,
+) -> torch.Tensor:
+    """Target scores of rows ``0..total-1``, ``build(start, end) -> (images, samples)`` per
+    chunk of at most ``batch_size`` rows, written into one preallocated tensor on the
+    model's output device. The target is validated on the first chunk and its indices are
+    moved to the device once; later chunks only gather (no host copy, no sync)."""
+    check_batch_size(batch_size)
+    if total < 1:
+        raise ValueError("nothing to compute: total must be >= 1")
+    size = total if batch_size is None else min(batch_size, total)
+    out: torch.Tensor | None = None
+    idx, same = None, True
+    for start in range(0, total, size):
+        end = min(start + size, total)
+        images, samples = build(start, end)
         with torch.no_grad():
-            return score_output(model(images), target, samples, score).detach()
-
-    return map_rows(total, batch_size, compute)
+            output = model(images)
+            if idx is None or target.fn is not None:
+                values = score_output(output, target, samples, score)  # validates the target
+                if target.fn is None and target.indices is not None:
+                    idx = target.indices.to(output.device)
+                    same = idx.device == samples.device
+            else:
+                if score == "probability":
+                    output = output.softmax(dim=1)
+                rows_of = idx[samples] if same else idx[samples.to(idx.device)]
+                values = output.gather(1, rows_of[:, None]).squeeze(1)
+        values = values.detach()
+        if out is None:
+            out = values.new_empty(total)
+        out[start:end] = values
+    assert out is not None
+    return out
 
 
 def pixel_ranks(
@@ -176,21 +227,46 @@ def curve_scores(
     batch_size: int | None,
 ) -> torch.Tensor:
     """N×(T+1) target scores: at point k the ``min(k·step, H·W)`` first-ranked pixels are
-    removed (replaced by ``substrate``) or, with ``insert``, are the only original pixels."""
-    n, _, h, w = x.shape
+    removed (replaced by ``substrate``) or, with ``insert``, are the only original pixels.
+
+    The N·(T+1) perturbed images are built on x's device, chunk by chunk, into one
+    preallocated batch of at most ``batch_size`` rows: a chunk's rows are runs of
+    consecutive points of one sample; each run is one broadcast comparison of the sample's
+    ordering (computed once) with its points, giving 0/1 masks, and ``x·keep + s·drop``
+    written in place (exactly x or s per pixel; the zero substrate skips the second term).
+    No gather of images, no host copy and no sync happen per step."""
+    n, c, h, w = x.shape
     n_points = math.ceil(h * w / step) + 1
-    # pixel p is perturbed from point `when[p] + 1` on; a small dtype keeps the gather cheap
-    small = torch.int16 if n_points < 2**15 else torch.int32
-    when = (ranks // step).to(small)
+    total = n * n_points
+    # masks in x's dtype where it holds the point indices exactly, else in float32
+    exact = x.dtype in (torch.float32, torch.float64)
+    mdt = x.dtype if exact else torch.float32
+    # pixel p is perturbed from point `when[p] + 1` on
+    when = (ranks // step).to(mdt).view(n, 1, 1, h, w)
+    points = torch.arange(n_points, device=x.device, dtype=mdt).view(-1, 1, 1, 1)
+    row_sample = torch.arange(n, device=x.device).repeat_interleave(n_points)
+    zero = not bool(substrate.any())
+    size = total if batch_size is None else min(batch_size, total)
+    buffer = torch.empty((size, c, h, w), dtype=x.dtype, device=x.device)
+    keep_buf = torch.empty((size, 1, h, w), dtype=mdt, device=x.device)
+    drop_buf = None if zero else torch.empty_like(keep_buf)
+    # original where already inserted (insertion) or not yet removed (deletion)
+    keep_op, drop_op = (torch.lt, torch.ge) if insert else (torch.ge, torch.lt)
 
-    def build(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = rows.to(x.device)
-        samples, k = rows // n_points, rows % n_points
-        first = (when[samples] < k.to(small)[:, None]).view(-1, 1, h, w)
-        original = first if insert else ~first
-        return torch.where(original, x[samples], substrate[samples]), samples
+    def build(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        for sample in range(start // n_points, (end - 1) // n_points + 1):
+            lo, hi = max(start, sample * n_points), min(end, (sample + 1) * n_points)
+            k = points[lo - sample * n_points:hi - sample * n_points]
+            rows = slice(lo - start, hi - start)
+            keep = keep_op(when[sample], k, out=keep_buf[rows])
+            image = buffer[rows]
+            torch.mul(x[sample:sample + 1], keep if exact else keep.to(x.dtype), out=image)
+            if drop_buf is not None:
+                drop = drop_op(when[sample], k, out=drop_buf[rows])
+                image.addcmul_(substrate[sample:sample + 1], drop if exact else drop.to(x.dtype))
+        return buffer[:end - start], row_sample[start:end]
 
-    return forward_scores(model, n * n_points, build, target, score, batch_size).view(n, n_points)
+    return score_chunks(model, total, build, target, score, batch_size).view(n, n_points)
 
 
 def auc(fractions: torch.Tensor, curves: torch.Tensor) -> torch.Tensor:
@@ -223,12 +299,42 @@ def ranked_curve(
     step = default_step(n_pixels) if step is None else step
     counts = step_counts(n_pixels, step, x.device)  # also validates `step`
     keys = tie_keys(x.shape[0], n_pixels, ties, seed, x.device)
-    ranks = pixel_ranks(as_maps(a, reduce), order, keys)
-    base = make_substrate(x, baseline)
+    maps = as_maps(a, reduce)
+    store = active_store()
+    if store is None:
+        ranks = pixel_ranks(maps, order, keys)
+    else:  # one ordering per map, tie order and direction
+        ranks = store.rows(("ranks", order, keys is None),
+                           (maps,) if keys is None else (maps, keys),
+                           lambda sel: pixel_ranks(maps[sel], order,
+                                                   None if keys is None else keys[sel]),
+                           counted=False)
     target = resolve_target(model, x, target, batch_size)
-    curves = curve_scores(model, x, ranks, step, base, target, insert=insert, score=score,
-                          batch_size=batch_size)
+    if store is None:
+        curves = curve_scores(model, x, ranks, step, make_substrate(x, baseline), target,
+                              insert=insert, score=score, batch_size=batch_size)
+    else:  # one curve per sample and setting, reused by every metric (curve_store)
+        key = ("curve", model, insert, step, baseline_key(baseline), score, target.fn)
+        tensors = (x, ranks) if target.fn is not None else (x, ranks, target.indices)
+        curves = store.rows(key, tensors, lambda sel: curve_scores(
+            model, x[sel], ranks[sel], step, make_substrate(x, baseline)[sel],
+            subset_target(target, sel), insert=insert, score=score, batch_size=batch_size))
     return counts.to(x.dtype) / n_pixels, curves
+
+
+def baseline_key(baseline: str | float) -> str | float:
+    """One key per substrate: ``"zeros"`` and ``0``/``0.0`` are the same image."""
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return float(baseline)
+    return 0.0 if baseline == "zeros" else baseline
+
+
+def subset_target(target: Target, rows: torch.Tensor) -> Target:
+    """The (resolved) target of ``rows`` of the batch."""
+    if target.fn is not None:
+        return Target(target.fn, len(rows))
+    assert target.indices is not None
+    return Target(target.indices[rows.cpu()], len(rows))
 
 
 # ---------------------------------------------------------------------------------------------
