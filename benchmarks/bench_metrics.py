@@ -22,6 +22,7 @@ Max-sensitivity (Saliency explainer, 10 draws, radius 0.2) on 16 images 3×32×3
 uniform noise fed to Quantus through its perturb_func.
 
     python benchmarks/bench_metrics.py [--images 64] [--size 224] [--repeats 1] [--device cpu]
+        [--model small_cnn|resnet18]
     python benchmarks/bench_metrics.py --demo-forwards   # forward rows of the demo's metrics
 """
 
@@ -52,6 +53,20 @@ def small_cnn(in_channels: int = 1, classes: int = 10) -> nn.Module:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes),
     ).eval()
 
+
+
+def grey_resnet18(classes: int = 10) -> nn.Module:
+    """torchvision resnet18 (random weights) on one channel: a model whose forward, not the
+    metric's bookkeeping, dominates — what a user's network looks like to the metric."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=classes)
+    model.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+    return model.eval()
+
+
+MODELS = {"small_cnn": small_cnn, "resnet18": grey_resnet18}
 
 
 def insert_original(arr, indices, source, **kwargs):
@@ -106,7 +121,7 @@ def forward_multiple(args, model, metric) -> tuple[float, float, int, float]:
 
 
 def bench_deletion_insertion(args, quantus) -> list[tuple]:
-    model = small_cnn().to(args.device)
+    model = MODELS[args.model]().to(args.device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(args.images, 1, args.size, args.size, generator=g)
     a = torch.randn(x.shape, generator=g)
@@ -224,6 +239,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default="small_cnn", choices=sorted(MODELS),
+                        help="the classifier of the deletion/insertion rows")
     parser.add_argument("--demo-forwards", action="store_true",
                         help="only count the demo metric set's forward rows (no timing)")
     args = parser.parse_args()
@@ -236,7 +253,8 @@ def main() -> None:
 
     where = device_name(args.device)
     print(f"torch {torch.__version__}, quantus {quantus.__version__}, {args.device} ({where}), "
-          f"{torch.get_num_threads()} thread(s), batch_size {args.batch_size}\n")
+          f"{torch.get_num_threads()} thread(s), batch_size {args.batch_size}, "
+          f"model {args.model}\n")
     rows = bench_deletion_insertion(args, quantus)
     ms = bench_max_sensitivity(quantus) if args.device == "cpu" else "skipped on cuda"
     print("| metric | faithmap (s) | bare forwards (s) | rows | × forwards | Quantus (s) "

@@ -166,3 +166,31 @@ def test_metadata_values_follow_one_rule():
     assert meta["a"] == [0, 1, 2] and meta["s"] == 0.5 and isinstance(meta["s"], float)
     assert isinstance(meta["nested"]["k"], list) and meta["nested"]["k"][1] == 1
     assert meta["record"]["radius_index"].tolist() == [2] and meta["record"]["forward"] == 4
+
+
+class _Declared(fm.Explainer):
+    """Saliency-shaped maps with a declared cost of ``passes`` forward passes per sample."""
+
+    passes = 0
+
+    def cost(self, x_shape, target=None):
+        from faithmap.core.cost import Cost
+        return Cost(self.passes, 0, other={"solver rows": self.passes})
+
+    def attribute(self, x, target):
+        return torch.ones_like(x)
+
+
+def test_explain_warns_before_a_call_declared_to_cost_hours(recwarn):
+    from faithmap.core.registry import EXPENSIVE_PASSES
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    x = torch.rand(2, 1, 2, 2)
+    cheap = type("Cheap", (_Declared,), {"passes": EXPENSIVE_PASSES // 2})
+    fm.explain(model, x, method=cheap)  # total = the threshold itself: no warning
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    dear = type("Dear", (_Declared,), {"passes": EXPENSIVE_PASSES})
+    with pytest.warns(UserWarning, match=r"Dear on inputs of shape \(2, 1, 2, 2\).*"
+                                         r"100,000 forward.*preset='fast'"):
+        attr = fm.explain(model, x, method=dear)
+    assert attr.shape == x.shape  # warned, then ran

@@ -1,11 +1,14 @@
 """Verdicts with spread: outcomes checked against a literal computation and hand-made cases."""
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from faithmap.evaluation.verdicts import claim_verdict, compare, summarise
+
+Z975 = NormalDist().inv_cdf(0.975)  # the two-sided 95% normal quantile, independently
 
 
 def test_clear_win_holds_and_clear_loss_fails():
@@ -47,14 +50,14 @@ def test_numbers_match_a_literal_computation():
     sd = math.sqrt(sum((v - mean) ** 2 for v in diffs) / (n - 1))
     assert d.n_samples == n == 49
     assert d.diff == pytest.approx(mean)
-    assert d.high - d.diff == pytest.approx(1.96 * sd / math.sqrt(n))
+    assert d.high - d.diff == pytest.approx(Z975 * sd / math.sqrt(n))
     assert d.mean_b == pytest.approx(sum(y for _, y in pairs) / n)  # b's NaN partner dropped
 
 
 def test_summarise_and_text():
     mean, half = summarise([[1.0, 2.0, 3.0], [4.0, 5.0, math.nan]])
     assert mean == pytest.approx(3.0)
-    assert half == pytest.approx(1.96 * np.std([1, 2, 3, 4, 5], ddof=1) / math.sqrt(5))
+    assert half == pytest.approx(Z975 * np.std([1, 2, 3, 4, 5], ddof=1) / math.sqrt(5))
     assert "holds" in compare([1.0, 2.0, 3.0], [0.0, 0.5, 1.0]).text("IG", "BIG")
     assert math.isnan(summarise([math.nan])[0])
 

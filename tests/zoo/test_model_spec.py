@@ -49,7 +49,8 @@ def test_module_factory_spec(tmp_path):
 
 
 @pytest.mark.parametrize("spec, error, match", [
-    ("resnet18", ValueError, "must be 'torchvision:ARCH', 'timm:NAME', 'zoo:NAME' or 'module.path:factory'"),
+    ("resnet18", ValueError,
+     "must be 'torchvision:ARCH', 'timm:NAME', 'zoo:NAME' or 'module.path:factory'"),
     ("zoo:", ValueError, "must be"),
     ("torchvision:no_such_arch", ValueError, "unknown torchvision"),
     ("zoo:no_such_model", KeyError, "unknown zoo model 'no_such_model'; available"),

@@ -12,8 +12,7 @@ from typing import Any
 
 from ..core.files import atomic_write_bytes
 from .table import Cell, Section, best_methods, build_table
-
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
+from .verdicts import Z95
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, int]:
