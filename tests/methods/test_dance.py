@@ -386,3 +386,22 @@ def test_default_decoys_reach_90_percent_of_a_200_step_solve_fast():
 @pytest.mark.slow
 def test_default_decoys_reach_90_percent_of_a_200_step_solve_on_digits():
     assert solve_ratio("mnist_vgg", 3, 16) >= 0.9
+
+
+def test_max_masks_spreads_the_patches_over_the_image():
+    """A kept subset covers the image evenly: every pixel of a 224² photo lies within one
+    sub-grid cell (56 px for 4×4 of the 14×14 grid) of a kept patch centre. Every k-th patch
+    in raster order (the old rule) lines up on a diagonal, 150+ px from the far corners —
+    the map then shows where the masks were, not the model."""
+    from faithmap.methods.dance.decoys import patch_grid
+
+    corners = patch_grid(224, 224, 16, 16, 16)
+    assert len(corners) == 16
+    centres = corners.float() + 7.5
+    pixels = torch.stack(torch.meshgrid(torch.arange(224.0), torch.arange(224.0),
+                                        indexing="ij"), -1).view(-1, 1, 2)
+    farthest = (pixels - centres[None]).norm(dim=-1).min(dim=1).values.max()
+    assert farthest <= 56
+    assert len(corners[:, 0].unique()) == len(corners[:, 1].unique()) == 4  # a 4×4 grid
+    assert len(patch_grid(28, 28, 4, 4, 10)) <= 10
+    assert len(patch_grid(224, 224, 16, 16, None)) == 196

@@ -131,8 +131,8 @@ PRESETS: dict[str, dict[str, Preset]] = {
     "dance": {
         "fast": Preset({"patch": 16, "stride": 16, "max_masks": 4, "steps": 6,
                         "patience": None},
-                       "4 of the 16×16 patches, evenly spaced (8 decoys), 6 solver steps: "
-                       "a coarse map"),
+                       "4 of the 16×16 patches, a centred 2×2 sub-grid (8 decoys), 6 solver steps: "
+                       "a preview, brightest at the kept patches (docs/methods/dance.md)"),
         "paper": Preset({"base_options": {"abs": False}, "patch": 3, "stride": 3,
                          "aggregation": "range", "decoys": "optimised"},
                         "Lu et al. 2021: the signed gradient as base, 3×3 patches (VGG16), "

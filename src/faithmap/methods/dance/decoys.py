@@ -23,6 +23,7 @@ does not grow with ``steps`` (no history is kept).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,16 +76,25 @@ def layer_output(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.
 
 def patch_grid(h: int, w: int, patch: int, stride: int, max_masks: int | None) -> torch.Tensor:
     """Top-left corners (M×2) of p×p patches at ``stride``, the last row/column flush with
-    the border so every pixel is covered; ``max_masks`` keeps that many, evenly spaced."""
+    the border so every pixel is covered; ``max_masks`` keeps at most that many, evenly
+    spread over the image: a centred kr×kc sub-grid of the rows and columns (kr/kc ≈ the
+    grid's aspect), not every k-th patch in raster order (which lines up on a diagonal)."""
     def starts(n: int) -> list[int]:
         s = list(range(0, n - patch + 1, stride))
         return s if s[-1] == n - patch else [*s, n - patch]
 
-    grid = torch.tensor([(i, j) for i in starts(h) for j in starts(w)], dtype=torch.long)
-    if max_masks is not None and len(grid) > max_masks:
-        keep = torch.linspace(0, len(grid) - 1, max_masks).round().long().unique()
-        grid = grid[keep]
-    return grid
+    rows, cols = starts(h), starts(w)
+    if max_masks is not None and len(rows) * len(cols) > max_masks:
+        kr = min(len(rows), max(1, round(math.sqrt(max_masks * len(rows) / len(cols)))))
+        kc = min(len(cols), max(1, max_masks // kr))
+        rows, cols = _centred(rows, kr), _centred(cols, kc)
+    return torch.tensor([(i, j) for i in rows for j in cols], dtype=torch.long)
+
+
+def _centred(values: list[int], k: int) -> list[int]:
+    """``k`` of ``values`` at the centres of k equal parts (i = ⌊(t + ½)·n/k⌋)."""
+    n = len(values)
+    return [values[int((t + 0.5) * n / k)] for t in range(k)]
 
 
 def patch_index(corners: torch.Tensor, c: int, h: int, w: int, patch: int) -> torch.Tensor:

@@ -79,10 +79,10 @@ class DANCE(Explainer):
     ``layer``: module name of ℓ (default :func:`~faithmap.methods.dance.default_layer`: the
     model's declared ``feature_layer``, else the last spatial feature map traced on the first
     input); ``patch``/``stride``: patch side and step in pixels (stride defaults to
-    ``patch``); ``max_masks`` keeps that many patches, evenly spaced; ``radius``: the layer
-    tolerance ε, relative to max|F_ℓ(x)| (``relative_radius=False``: absolute); ``steps``
-    (most solver evaluations per round) / ``rounds`` / ``lr`` (largest step) / ``lam``: the
-    solver; ``patience``: a decoy stops after that many evaluations without a 0.1% gain
+    ``patch``); ``max_masks`` keeps at most that many, a centred sub-grid spread over the image;
+    ``radius``: the layer tolerance ε, relative to max|F_ℓ(x)| (``relative_radius=False``:
+    absolute); ``steps`` (most solver evaluations per round) / ``rounds`` / ``lr`` (largest step) /
+    ``lam``: the solver; ``patience``: a decoy stops after that many evaluations without a 0.1% gain
     (None: run all ``steps``); ``tau``: per-feature bound on |δ|; ``bounds``: the input box,
     scalars or per channel (None: none). ``decoys="mean_pixel"`` (the paper's constant-decoy
     ablation): the patch set to the image's mean pixel; ``decoys="constant"`` (ours): x ±
