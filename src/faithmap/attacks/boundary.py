@@ -56,7 +56,15 @@ from torch import nn
 from ..core.batching import DEFAULT_BATCH_SIZE, check_batch_size, map_rows
 from ..core.deprecation import renamed_attribute, renamed_options, warn_renamed
 from ..core.errors import FaithmapError, InvalidInputError, TargetError
-from ..core.geometry import BoundsLike, Box, as_box, check_norm, clip_to_box, norm_of
+from ..core.geometry import (
+    BoundsLike,
+    Box,
+    as_box,
+    check_norm,
+    clip_to_box,
+    farthest_in_box,
+    norm_of,
+)
 from ..core.prelude import guarded_call
 from ..core.seeding import SeedLike, base_seed
 from ..core.targets import TargetLike
@@ -354,8 +362,7 @@ def _largest_radius(x: torch.Tensor, norm: str, box: Box,
         return radius.max().view(1)
     if box is None:
         return torch.tensor([math.inf], dtype=torch.float64)
-    far = norm_of(torch.maximum(x - box[0], box[1] - x), norm)
-    return far.max().to(torch.float64).cpu().view(1)
+    return farthest_in_box(x, box, norm).max().to(torch.float64).cpu().view(1)
 
 
 def _min_norm_engine(engine: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.batching import chunks
-from ..core.geometry import Box, clip_to_box, l2_norm, norm_of, project
-from .fmn import FMNResult, annealed, crossed
+from ..core.geometry import Box, clip_to_box, farthest_in_box, l2_norm, norm_of, project
+from .fmn import FMNResult, annealed, crossed, keep_closer
 
 DDNResult = FMNResult  # the same per-row record
 
@@ -62,8 +62,7 @@ def ddn(
     tg = torch.as_tensor(targeted, dtype=torch.bool, device=x.device).expand(n)
     scale = float((box[1] - box[0]).mean()) if box is not None else 1.0
     a0, e0 = alpha * scale, init_norm * scale
-    worst = (norm_of(torch.maximum(x - box[0], box[1] - x), "l2") if box is not None
-             else torch.full((n,), math.inf, dtype=x.dtype, device=x.device))
+    worst = farthest_in_box(x, box, "l2")
     if max_norm is not None:
         worst = worst.clamp_max(float(max_norm))
     best = x.clone()
@@ -99,10 +98,7 @@ def ddn(
             d = d.detach()
             adv = crossed(logits.detach().argmax(1), ys[idx], ts[idx])
             dn = norm_of(d, "l2")
-            closer = adv & (dn < b_d[idx])
-            shrank = adv & (dn < b_d[idx] * (1 - tol))
-            b_pt[idx[closer]] = xs[idx[closer]] + d[closer]
-            b_d[idx[closer]] = dn[closer]
+            shrank = keep_closer(b_pt, b_d, idx, xs, d, dn, adv, tol)
             if last:
                 fwd += len(idx)
                 break

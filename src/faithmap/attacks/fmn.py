@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from ..core.batching import chunks
-from ..core.geometry import Box, norm_of, project
+from ..core.geometry import Box, farthest_in_box, norm_of, project
 
 
 @dataclass
@@ -92,8 +92,7 @@ def fmn(
     scale = float((box[1] - box[0]).mean()) if box is not None else float(x.max() - x.min())
     a0 = alpha * (scale or 1.0)
     dual = 2 if norm == "l2" else 1
-    worst = (norm_of(torch.maximum(x - box[0], box[1] - x), norm) if box is not None
-             else torch.full((n,), math.inf, dtype=x.dtype, device=x.device))
+    worst = farthest_in_box(x, box, norm)
     if max_norm is not None:
         worst = worst.clamp_max(float(max_norm))
     best = x.clone()
@@ -134,10 +133,7 @@ def fmn(
             d, loss = d.detach(), loss.detach()
             adv = crossed(logits.detach().argmax(1), ys[idx], ts[idx])
             dn = norm_of(d, norm)
-            closer = adv & (dn < b_d[idx])
-            shrank = adv & (dn < b_d[idx] * (1 - tol))
-            b_pt[idx[closer]] = xs[idx[closer]] + d[closer]
-            b_d[idx[closer]] = dn[closer]
+            shrank = keep_closer(b_pt, b_d, idx, xs, d, dn, adv, tol)
             if last:
                 fwd += len(idx)
                 break
@@ -164,6 +160,18 @@ def fmn(
         best[rows], dist[rows] = b_pt, b_d
         ran[part] = n_steps.cpu()
     return FMNResult(best, torch.isfinite(dist), dist, ran, fb, fwd)
+
+
+def keep_closer(best: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor, xs: torch.Tensor,
+                d: torch.Tensor, dn: torch.Tensor, adv: torch.Tensor, tol: float) -> torch.Tensor:
+    """Where row ``idx`` is on the other side (``adv``) and closer (‖d‖ = ``dn`` < ``dist``),
+    keep xs + d as its best point (in place). Returns the rows whose best distance shrank by
+    more than ``tol`` (relative): FMN's and DDN's early-stop signal."""
+    closer = adv & (dn < dist[idx])
+    shrank = adv & (dn < dist[idx] * (1 - tol))
+    best[idx[closer]] = xs[idx[closer]] + d[closer]
+    dist[idx[closer]] = dn[closer]
+    return shrank
 
 
 def annealed(k: int, steps: int, start: float, end: float) -> float:

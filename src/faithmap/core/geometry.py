@@ -8,6 +8,7 @@ inside takes images in [0, 1]: ``bounds=(0, 1)``); it becomes a :data:`Box` of t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -74,6 +75,14 @@ def norm_of(delta: torch.Tensor, norm: str) -> torch.Tensor:
     """Per-row ‖δ‖₂ or ‖δ‖_∞ (shape R)."""
     flat = delta.flatten(1)
     return flat.norm(dim=1) if norm == "l2" else flat.abs().amax(1)
+
+
+def farthest_in_box(x: torch.Tensor, box: Box, norm: str) -> torch.Tensor:
+    """Per-row distance ‖max(x − lo, hi − x)‖_p from x to the box's farthest corner: no point
+    of the box is farther (inf without a box)."""
+    if box is None:
+        return torch.full((x.shape[0],), math.inf, dtype=x.dtype, device=x.device)
+    return norm_of(torch.maximum(x - box[0], box[1] - x), norm)
 
 
 def project(delta: torch.Tensor, x: torch.Tensor, radius: torch.Tensor, norm: str,
