@@ -131,23 +131,10 @@ def apop_tables() -> None:
                                           for c in (1.0, 0.5, 0.0)) + " |")
 
 
-def real_images(size: int, channels: int) -> torch.Tensor:
-    """4 MNIST test digits, 2 LFW faces (and 3 sample photos for RGB) at size×size."""
-    import torch.nn.functional as F
-
-    digits = fm.data.load("mnist", split="test")[0][::125]
-    faces = fm.data.load("lfw_faces", split="test")[0][[0, 25]]
-    grey = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False)
-                      for t in (digits, faces)]).clamp(0, 1)
-    if channels == 1:
-        return grey
-    photos = fm.data.sample_images(size)
-    return torch.cat([grey.repeat(1, 3, 1, 1),
-                      torch.stack([photos[k] for k in ("astronaut", "coffee", "chelsea")])])
-
-
 def conservation_table() -> None:
     import warnings
+
+    from real_inputs import real_images
 
     def error(model: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> float:
         model, x = model.to(dtype), x.to(dtype)

@@ -12,6 +12,7 @@ import faithmap.zoo as zoo
 from faithmap.core.errors import UnsupportedLayerError
 from faithmap.methods.srd import SRD
 from model_checks import assert_same_fingerprint, fingerprint
+from real_inputs import real_images
 
 
 class SmallVGG(nn.Module):
@@ -367,24 +368,6 @@ def test_bias_share_chunks_do_not_change_the_map(cnn, monkeypatch):
 
 # --- conservation on real inputs (issue 16) --------------------------------------------
 
-def _real_images(size: int, channels: int) -> torch.Tensor:
-    """Bundled real images: 4 test digits (MNIST), 2 LFW faces and, for RGB, 3 sample
-    photos, resized to size×size."""
-    import torch.nn.functional as F
-
-    import faithmap as fm
-
-    digits = fm.data.load("mnist", split="test")[0][::125]
-    faces = fm.data.load("lfw_faces", split="test")[0][[0, 25]]
-    grey = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False)
-                      for t in (digits, faces)]).clamp(0, 1)
-    if channels == 1:
-        return grey
-    photos = torch.stack([fm.data.sample_images(size)[k] for k in ("astronaut", "coffee",
-                                                                  "chelsea")])
-    return torch.cat([grey.repeat(1, 3, 1, 1), photos])
-
-
 def _assert_sums_to_logit(model, x, dtype, target=None):
     model, x = model.to(dtype), x.to(dtype)
     maps = SRD(model).layer_maps(x, target)
@@ -400,11 +383,11 @@ def _assert_sums_to_logit(model, x, dtype, target=None):
 def test_zoo_conserves_on_real_digits_and_faces(name, dtype):
     """Before the fix mnist_vgg lost 0.14% of the logit on real digits (all-zero PFVs after
     the max-pool dropped their conv's bias share)."""
-    _assert_sums_to_logit(zoo.load(name), _real_images(28, 1), dtype)
+    _assert_sums_to_logit(zoo.load(name), real_images(28, 1), dtype)
 
 
 def test_vgg_conserves_at_every_layer_on_real_digits():
-    maps, logit = _assert_sums_to_logit(zoo.load("mnist_vgg"), _real_images(28, 1),
+    maps, logit = _assert_sums_to_logit(zoo.load("mnist_vgg"), real_images(28, 1),
                                         torch.float32)
     for name, rel in maps.items():
         torch.testing.assert_close(rel.reshape(len(rel), -1).sum(1), logit, rtol=1e-4, atol=0,
@@ -414,7 +397,7 @@ def test_vgg_conserves_at_every_layer_on_real_digits():
 @pytest.mark.parametrize("dtype", [torch.float32,
                                    pytest.param(torch.float64, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("arch", ["resnet18", "vgg11", "vgg16_bn", "googlenet"])
-def test_torchvision_conserves_on_real_images(arch, dtype):
+def test_torchvision_conserves_onreal_images(arch, dtype):
     """Random weights (each architecture's own initialisation); googlenet's small init
     gave an all-zero map under the absolute eps=1e-9 (conservation error 1.0)."""
     import warnings
@@ -423,7 +406,7 @@ def test_torchvision_conserves_on_real_images(arch, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # googlenet's init notice
         model = zoo.torchvision(arch, num_classes=10)
-    _assert_sums_to_logit(model, _real_images(32, 3), dtype)
+    _assert_sums_to_logit(model, real_images(32, 3), dtype)
 
 
 def test_tiny_activations_are_not_swallowed():
@@ -433,7 +416,7 @@ def test_tiny_activations_are_not_swallowed():
     model = zoo.torchvision("resnet18", num_classes=10)
     with torch.no_grad():
         model.model.conv1.weight.mul_(1e-4)
-    _assert_sums_to_logit(model, _real_images(32, 3), torch.float32)
+    _assert_sums_to_logit(model, real_images(32, 3), torch.float32)
 
 
 class _RawNet(nn.Module):
@@ -470,7 +453,7 @@ def test_bias_share_of_zero_pfvs_is_carried(pool, branch):
     the ghost through max/avg pools, concatenation and into the (zero) pixels, where it
     appears in the map (the old code dropped it)."""
     model = _RawNet(pool, branch).eval()
-    x = _real_images(28, 1)
+    x = real_images(28, 1)
     for dtype in (torch.float32, torch.float64):
         maps, logit = _assert_sums_to_logit(model, x, dtype, target=2)
         sums = {k: v.flatten(1).sum(1) for k, v in maps.items()}
@@ -504,7 +487,7 @@ def test_literal_resnet_with_zero_pfvs_sums_to_the_logit():
 def test_cam_and_contrastive_need_a_cut(kw):
     from faithmap.methods.srd import CutError
 
-    m, x = BranchLast().eval(), _real_images(8, 3)[:2]
+    m, x = BranchLast().eval(), real_images(8, 3)[:2]
     before = fingerprint(m)
     with pytest.raises(CutError, match="not a cut"):
         SRD(m, **kw)(x, 1)
@@ -516,7 +499,7 @@ def test_cam_and_contrastive_need_a_cut(kw):
 
 def test_cam_start_signed_by_default_clamped_on_request():
     model = zoo.load("mnist_vgg")
-    x = _real_images(28, 1)
+    x = real_images(28, 1)
     signed = SRD(model, start="cam").layer_maps(x, 3)
     clamped = SRD(model, start="cam", cam_clamp=True).layer_maps(x, 3)
     last = [k for k in signed if k != "input" and signed[k].dim() == 3][0]  # backward order
@@ -531,7 +514,7 @@ def test_erf_named_errors():
     from faithmap.methods.srd import LayerError
 
     model = zoo.load("mnist_vgg")
-    x = _real_images(28, 1)[:1]
+    x = real_images(28, 1)[:1]
     maps = SRD(model).layer_maps(x, 0)
     fc = [k for k, v in maps.items() if v.dim() == 1]
     conv = [k for k, v in maps.items() if v.dim() == 3 and k != "input"]
@@ -549,7 +532,7 @@ def test_zero_input_is_zero_in_the_models_input_space():
     from faithmap.methods.srd import zero_input
 
     model = zoo.load("mnist_resnet")
-    x = _real_images(28, 1)
+    x = real_images(28, 1)
     z = zero_input(model, x)
     assert z.shape == x.shape
     torch.testing.assert_close(model.normalize(z), torch.zeros_like(x))
