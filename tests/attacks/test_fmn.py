@@ -145,14 +145,15 @@ def test_early_stop_is_per_row_and_the_counts_are_the_rows_through_the_model():
     counter.handle.remove()
 
 
-def test_result_does_not_depend_on_batch_size_or_on_the_other_rows():
+@pytest.mark.parametrize("engine", ["fmn", "ddn"])
+def test_result_does_not_depend_on_batch_size_or_on_the_other_rows(engine):
     model, x = cnn(), two_channel(5)
-    ref = find_boundary(model, x, engine="fmn", bounds=(LO, HI), batch_size=None)
+    ref = find_boundary(model, x, engine=engine, bounds=(LO, HI), batch_size=None)
     for bs in (1, 3):
-        b = find_boundary(model, x, engine="fmn", bounds=(LO, HI), batch_size=bs)
+        b = find_boundary(model, x, engine=engine, bounds=(LO, HI), batch_size=bs)
         torch.testing.assert_close(b.points, ref.points, atol=1e-5, rtol=0)
         assert torch.equal(b.found, ref.found)
-    alone = find_boundary(model, x[2:3], engine="fmn", bounds=(LO, HI))
+    alone = find_boundary(model, x[2:3], engine=engine, bounds=(LO, HI))
     torch.testing.assert_close(alone.points, ref.points[2:3], atol=1e-5, rtol=0)
 
 
